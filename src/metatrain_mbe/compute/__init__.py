@@ -1,0 +1,1 @@
+"""Layer 3 — evaluating models and reference codes on sub-clusters."""

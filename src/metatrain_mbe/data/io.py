@@ -1,0 +1,161 @@
+"""Extended XYZ input and output with the MBE keys of DESIGN.md.
+
+A parent cluster carries ``info["mbe_parent"]`` (a stable integer id). A
+sub-cluster carries ``mbe_parent``, ``mbe_atoms`` (the parent's atom indices,
+ascending) and ``mbe_order`` (the number of atoms). A single-atom structure
+without ``mbe_atoms`` is the isolated-atom reference E_1 of its species.
+Energies are in eV and forces in eV/Å, read from the ``energy`` / ``forces``
+results of ase (or the info / arrays keys given).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import ase
+import ase.io
+import numpy as np
+
+from ..errors import MBEInputError
+
+__all__ = [
+    "ATOMS_KEY",
+    "ORDER_KEY",
+    "PARENT_KEY",
+    "describe",
+    "get_energy",
+    "get_forces",
+    "is_isolated_atom",
+    "is_subcluster",
+    "read_structures",
+    "subcluster_atoms",
+    "write_structures",
+]
+
+PARENT_KEY = "mbe_parent"
+ATOMS_KEY = "mbe_atoms"
+ORDER_KEY = "mbe_order"
+
+#: info keys that describe labels or MBE bookkeeping, not the structure
+LABEL_KEYS = ("energy", "free_energy", "stress", PARENT_KEY, ATOMS_KEY, ORDER_KEY)
+
+
+def read_structures(path: str | os.PathLike) -> list[ase.Atoms]:
+    """Read every frame of an extended XYZ file.
+
+    Each frame gets ``info["_source"] = "FILE:frame K"`` so that errors can
+    name it; :func:`write_structures` drops that key.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MBEInputError(f"{path}: no such file")
+    try:
+        frames = ase.io.read(path, index=":", format="extxyz")
+    except Exception as error:  # ase raises many types on malformed files
+        raise MBEInputError(f"{path}: not a readable extended XYZ file ({error})")
+    if not frames:
+        raise MBEInputError(f"{path}: the file holds no structure")
+    for k, atoms in enumerate(frames):
+        atoms.info["_source"] = f"{path}:frame {k}"
+    return frames
+
+
+def write_structures(path: str | os.PathLike, frames: list[ase.Atoms]) -> None:
+    """Write frames as extended XYZ, atomically (a temporary file renamed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean = []
+    for atoms in frames:
+        atoms = atoms.copy()
+        atoms.calc = None if atoms.calc is None else _copy_results(atoms)
+        atoms.info.pop("_source", None)
+        clean.append(atoms)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        ase.io.write(tmp, clean, format="extxyz")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _copy_results(atoms: ase.Atoms):
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    return SinglePointCalculator(atoms, **dict(atoms.calc.results))
+
+
+def describe(atoms: ase.Atoms) -> str:
+    """Short name of a structure for error messages: file, frame and ids."""
+    where = atoms.info.get("_source", "structure")
+    ids = [f"{key}={_format(atoms.info[key])}" for key in (PARENT_KEY, ATOMS_KEY)
+           if key in atoms.info]
+    return f"{where} ({', '.join(ids)})" if ids else where
+
+
+def _format(value) -> str:
+    if isinstance(value, np.ndarray):
+        return "[" + " ".join(str(int(x)) for x in value.ravel()) + "]"
+    return str(value)
+
+
+def get_energy(atoms: ase.Atoms, key: str = "energy") -> float | None:
+    """The labelled energy (eV), or None when the structure has none."""
+    value = None
+    if atoms.calc is not None and key in atoms.calc.results:
+        value = atoms.calc.results[key]
+    elif key in atoms.info:
+        value = atoms.info[key]
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise MBEInputError(f"{describe(atoms)}: field '{key}' is not a number")
+
+
+def get_forces(atoms: ase.Atoms, key: str = "forces") -> np.ndarray | None:
+    """The labelled forces (eV/Å, shape ``(n_atoms, 3)``), or None."""
+    value = None
+    if atoms.calc is not None and key in atoms.calc.results:
+        value = atoms.calc.results[key]
+    elif key in atoms.arrays:
+        value = atoms.arrays[key]
+    if value is None:
+        return None
+    value = np.asarray(value, dtype=np.float64)
+    if value.shape != (len(atoms), 3):
+        raise MBEInputError(
+            f"{describe(atoms)}: field '{key}' has shape {value.shape}, "
+            f"expected ({len(atoms)}, 3)"
+        )
+    return value
+
+
+def subcluster_atoms(atoms: ase.Atoms) -> list[int]:
+    """The parent atom indices of a sub-cluster (``info["mbe_atoms"]``)."""
+    raw = np.atleast_1d(np.asarray(atoms.info[ATOMS_KEY]))
+    try:
+        indices = [int(x) for x in raw]
+    except (TypeError, ValueError):
+        raise MBEInputError(f"{describe(atoms)}: field '{ATOMS_KEY}' is not a list of integers")
+    if len(indices) != len(atoms) or indices != sorted(set(indices)):
+        raise MBEInputError(
+            f"{describe(atoms)}: field '{ATOMS_KEY}' must list {len(atoms)} distinct "
+            "ascending atom indices"
+        )
+    return indices
+
+
+def is_subcluster(atoms: ase.Atoms) -> bool:
+    """Whether the structure is a sub-cluster of a parent (has ``mbe_atoms``)."""
+    return ATOMS_KEY in atoms.info
+
+
+def is_isolated_atom(atoms: ase.Atoms) -> bool:
+    """Whether the structure is an isolated-atom reference (one atom, no
+    ``mbe_atoms``)."""
+    return len(atoms) == 1 and not is_subcluster(atoms)

@@ -1,0 +1,1 @@
+"""Layer 4 — what users touch: the ``mtt-mbe`` CLI, options and reports."""
