@@ -1,5 +1,6 @@
 """Layer 2 — structures and files: the MBE keys of extended XYZ, sub-cluster
-enumeration, and labelled sets grouped back per parent."""
+enumeration, and labelled sets grouped back per parent.
+"""
 
 from .io import (
     ATOMS_KEY,
@@ -11,7 +12,7 @@ from .io import (
     read_structures,
     write_structures,
 )
-from .sets import LabelledSet, collect_sets, parse_e1, resolve_e1
+from .sets import SubclusterSet, collect_sets, parse_e1, resolve_e1
 from .subclusters import (
     assign_parent_ids,
     check_cluster,
@@ -22,7 +23,7 @@ from .subclusters import (
 
 __all__ = [
     "ATOMS_KEY",
-    "LabelledSet",
+    "SubclusterSet",
     "ORDER_KEY",
     "PARENT_KEY",
     "assign_parent_ids",

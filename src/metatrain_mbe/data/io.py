@@ -157,5 +157,6 @@ def is_subcluster(atoms: ase.Atoms) -> bool:
 
 def is_isolated_atom(atoms: ase.Atoms) -> bool:
     """Whether the structure is an isolated-atom reference (one atom, no
-    ``mbe_atoms``)."""
+    ``mbe_atoms``).
+    """
     return len(atoms) == 1 and not is_subcluster(atoms)

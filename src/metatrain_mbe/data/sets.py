@@ -1,6 +1,6 @@
 """Group labelled parents and sub-clusters back into complete sets per parent.
 
-A :class:`LabelledSet` holds, for one parent, E(S) for every sub-cluster of a
+A :class:`SubclusterSet` holds, for one parent, E(S) for every sub-cluster of a
 :class:`~metatrain_mbe.expansion.SubsetPlan` (isolated-atom energies E_1 for the
 single atoms, 0 for the empty set) and, when every structure has forces, the
 position gradients dE(S)/dr_i = -F_i in the parent's atom indexing.
@@ -17,7 +17,13 @@ import torch
 from ase.data import atomic_numbers, chemical_symbols
 
 from ..errors import MBEInputError
-from ..expansion import DEFAULT_MAX_ATOMS, SubsetPlan, atoms_of, mask_of
+from ..expansion import (
+    DEFAULT_MAX_ATOMS,
+    BodyOrderTerms,
+    SubsetPlan,
+    atoms_of,
+    mask_of,
+)
 from .io import (
     PARENT_KEY,
     describe,
@@ -29,7 +35,7 @@ from .io import (
 )
 from .subclusters import assign_parent_ids, check_cluster
 
-__all__ = ["LabelledSet", "collect_sets", "parse_e1", "resolve_e1"]
+__all__ = ["SubclusterSet", "collect_sets", "parse_e1", "resolve_e1"]
 
 #: Largest distance (Å) between a sub-cluster atom and the same atom of its
 #: parent (after removing a rigid translation) accepted as "the same geometry".
@@ -37,7 +43,7 @@ POSITION_TOLERANCE = 1e-4
 
 
 @dataclass
-class LabelledSet:
+class SubclusterSet:
     """Reference energies (and gradients) of a parent's sub-clusters.
 
     :param parent: the parent cluster.
@@ -56,6 +62,12 @@ class LabelledSet:
     def parent_id(self) -> int:
         """The ``mbe_parent`` id of the parent."""
         return int(self.parent.info[PARENT_KEY])
+
+    def terms(self) -> BodyOrderTerms:
+        """The body-ordered terms V(S) (and dV(S)/dr) of this set."""
+        return BodyOrderTerms.from_energies(
+            self.parent_id, self.plan, self.energies, self.gradients
+        )
 
 
 def parse_e1(items: list[str] | None) -> dict[str, float]:
@@ -83,7 +95,8 @@ def resolve_e1(
     energy_key: str = "energy",
 ) -> dict[str, float]:
     """Isolated-atom energies per species: ``given`` first, else the labelled
-    single-atom structures of ``frames`` (which must agree within 1e-6 eV)."""
+    single-atom structures of ``frames`` (which must agree within 1e-6 eV).
+    """
     e1 = dict(given or {})
     found: dict[str, tuple[float, ase.Atoms]] = {}
     for atoms in frames:
@@ -126,7 +139,7 @@ def collect_sets(
     max_atoms: int = DEFAULT_MAX_ATOMS,
     energy_key: str = "energy",
     forces_key: str = "forces",
-) -> tuple[list[LabelledSet], list[ase.Atoms]]:
+) -> tuple[list[SubclusterSet], list[ase.Atoms]]:
     """Complete labelled sub-cluster sets of the parents in ``frames``.
 
     :param frames: parents (``mbe_parent``), sub-clusters (``mbe_parent``,
@@ -260,4 +273,4 @@ def _labelled_set(parent, members, e1, max_order, max_atoms, energy_key, forces_
         gradients = torch.zeros((plan.n_subsets, n, 3), dtype=torch.float64)
         for row, mask, f in zip(rows.tolist(), needed, forces):
             gradients[row, atoms_of(mask)] = -torch.from_numpy(f)
-    return LabelledSet(parent, plan, energies, gradients)
+    return SubclusterSet(parent, plan, energies, gradients)

@@ -8,8 +8,10 @@ terms (:func:`moebius_transform`) and per-order summaries.
 from .moebius import moebius_transform
 from .subsets import DEFAULT_MAX_ATOMS, SubsetPlan, atoms_of, mask_of
 from .summary import gradient_order_means, order_means, order_sums, truncated_energy
+from .terms import BodyOrderTerms
 
 __all__ = [
+    "BodyOrderTerms",
     "DEFAULT_MAX_ATOMS",
     "SubsetPlan",
     "atoms_of",

@@ -133,7 +133,8 @@ class SubsetPlan:
 
     def partners(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """For each atom i: positions of the masks containing i, and of those
-        masks without i. Used by the sparse (truncated) Möbius transform."""
+        masks without i. Used by the sparse (truncated) Möbius transform.
+        """
         if self._partners is None:
             self._partners = []
             for i in range(self.n_atoms):

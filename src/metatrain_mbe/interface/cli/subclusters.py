@@ -1,0 +1,62 @@
+"""``mtt-mbe subclusters``: write the canonical sub-clusters of parents, to label."""
+
+from __future__ import annotations
+
+import argparse
+
+from ...data import (
+    assign_parent_ids,
+    enumerate_subclusters,
+    isolated_atoms,
+    parse_orders,
+    read_structures,
+    write_structures,
+)
+
+
+def add_parser(subparsers) -> None:
+    """Register ``subclusters``."""
+    parser = subparsers.add_parser(
+        "subclusters",
+        help="enumerate the sub-clusters of parent clusters",
+        description=(
+            "Write every m-atom subset of each parent as a structure with mbe_parent, "
+            "mbe_atoms and mbe_order, followed by nothing else unless asked: label the "
+            "output with any code, then run `mtt-mbe analyze` on it."
+        ),
+    )
+    parser.add_argument("parents", help="extended XYZ of parent clusters")
+    parser.add_argument("-o", "--output", required=True, help="extended XYZ to write")
+    parser.add_argument(
+        "--orders", default=None, help="sub-cluster sizes, e.g. 2:7 (default: 2 to N-1)"
+    )
+    parser.add_argument(
+        "--with-parents",
+        action="store_true",
+        help="also write the parents (with their mbe_parent ids) and one isolated atom "
+        "per species, so that the labelled output is a complete analysis input",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Enumerate and write the sub-clusters."""
+    parents = assign_parent_ids(read_structures(args.parents))
+    largest = max(len(p) for p in parents)
+    orders = None if args.orders is None else parse_orders(args.orders, largest - 1)
+    subs = enumerate_subclusters(parents, orders)
+    frames = subs
+    if args.with_parents:
+        frames = isolated_atoms(parents) + [_unlabelled(p) for p in parents] + subs
+    write_structures(args.output, frames)
+    print(f"wrote {len(subs)} sub-clusters of {len(parents)} parents to {args.output}")
+    return 0
+
+
+def _unlabelled(atoms):
+    atoms = atoms.copy()
+    atoms.calc = None
+    for key in ("energy", "free_energy", "stress"):
+        atoms.info.pop(key, None)
+    atoms.arrays.pop("forces", None)
+    return atoms

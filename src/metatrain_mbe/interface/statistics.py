@@ -1,0 +1,62 @@
+"""Per-order statistics of body-ordered terms over parents, per group.
+
+The numbers behind ``report.json``: mean and standard deviation over parents of
+Ṽ^(m) (Eq. 7, eV/atom) and |dṼ^(m)/dr| (Eq. 8, eV/Å), for every parent and
+for each value of a grouping info key (e.g. a density ``regime``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import MBEInputError
+from ..expansion import BodyOrderTerms
+
+__all__ = ["ALL", "group_terms", "order_statistics"]
+
+#: name of the group that holds every parent
+ALL = "all"
+
+
+def group_terms(
+    terms: list[BodyOrderTerms], infos: dict[int, dict], key: str | None
+) -> dict[str, list[BodyOrderTerms]]:
+    """Split ``terms`` by the parent info value of ``key`` (plus :data:`ALL`).
+
+    :param infos: ``info`` dict of each parent, by ``mbe_parent`` id.
+    """
+    groups = {ALL: list(terms)}
+    if key is None:
+        return groups
+    for t in terms:
+        info = infos[t.system]
+        if key not in info:
+            where = info.get("_source", f"parent {t.system}")
+            raise MBEInputError(f"{where} (mbe_parent={t.system}): field '{key}' is missing")
+        groups.setdefault(str(info[key]), []).append(t)
+    return groups
+
+
+def order_statistics(terms: list[BodyOrderTerms]) -> dict:
+    """Mean and standard deviation over parents, for each order m >= 2.
+
+    :return: ``{"n_parents": P, "orders": {"2": {"V_tilde": {"mean", "std"},
+        "dV_tilde": {...}}, ...}}``; parents smaller than an order do not
+        count for it, and ``dV_tilde`` is left out without gradients.
+    """
+    orders: dict[str, dict] = {}
+    max_order = max(t.plan.max_order for t in terms)
+    v_tilde = [t.v_tilde() for t in terms]
+    dv_tilde = [t.dv_tilde() if t.dv is not None else None for t in terms]
+    for m in range(2, max_order + 1):
+        rows = [k for k, t in enumerate(terms) if m <= t.plan.max_order]
+        entry = {"n_parents": len(rows), "V_tilde": _stats([v_tilde[k][m - 1] for k in rows])}
+        if all(dv_tilde[k] is not None for k in rows):
+            entry["dV_tilde"] = _stats([dv_tilde[k][m - 1] for k in rows])
+        orders[str(m)] = entry
+    return {"n_parents": len(terms), "orders": orders}
+
+
+def _stats(values: list[torch.Tensor]) -> dict[str, float]:
+    x = torch.stack(values).to(torch.float64)
+    return {"mean": float(x.mean()), "std": float(x.std(unbiased=False))}
