@@ -1,0 +1,70 @@
+import math
+
+import ase
+import numpy as np
+import pytest
+
+from metatrain_mbe import MBEInputError
+from metatrain_mbe.data import (
+    assign_parent_ids,
+    enumerate_subclusters,
+    parse_orders,
+    read_structures,
+    write_structures,
+)
+
+from ..conftest import random_cluster
+
+
+def test_subclusters_round_trip_through_extxyz(tmp_path):
+    rng = np.random.default_rng(0)
+    parents = assign_parent_ids([random_cluster(5, rng), random_cluster(4, rng)])
+    parents[0].info["regime"] = "high"
+    subs = enumerate_subclusters(parents, [2, 3])
+    assert len(subs) == math.comb(5, 2) + math.comb(5, 3) + math.comb(4, 2) + math.comb(4, 3)
+    write_structures(tmp_path / "subs.xyz", subs)
+    back = read_structures(tmp_path / "subs.xyz")
+    assert len(back) == len(subs)
+    for sub, read in zip(subs, back):
+        atoms = [int(i) for i in np.atleast_1d(read.info["mbe_atoms"])]
+        parent = parents[read.info["mbe_parent"]]
+        assert atoms == list(sub.info["mbe_atoms"])
+        assert read.info["mbe_order"] == len(atoms) == len(read)
+        assert np.allclose(read.positions, parent.positions[atoms])
+        assert not read.pbc.any()
+    assert back[0].info["regime"] == "high"
+    assert "regime" not in back[-1].info
+
+
+def test_parent_ids_are_kept_or_assigned_and_unique():
+    rng = np.random.default_rng(1)
+    parents = [random_cluster(3, rng) for _ in range(3)]
+    parents[2].info["mbe_parent"] = 10
+    assert [p.info["mbe_parent"] for p in assign_parent_ids(parents)] == [0, 1, 10]
+    parents[1].info["mbe_parent"] = 10
+    with pytest.raises(MBEInputError, match="'mbe_parent'=10 is also used by"):
+        assign_parent_ids(parents)
+
+
+def test_orders():
+    assert parse_orders("2:4,7") == [2, 3, 4, 7]
+    with pytest.raises(MBEInputError, match="must select orders in 2..7"):
+        parse_orders("2:8", 7)
+    with pytest.raises(MBEInputError, match="not an order range"):
+        parse_orders("two")
+
+
+def test_unreadable_file_names_the_file(tmp_path):
+    path = tmp_path / "broken.xyz"
+    path.write_text("3\nnot extxyz\nH 0 0\n")
+    with pytest.raises(MBEInputError, match="broken.xyz: not a readable extended XYZ"):
+        read_structures(path)
+    with pytest.raises(MBEInputError, match="missing.xyz: no such file"):
+        read_structures(tmp_path / "missing.xyz")
+
+
+def test_periodic_parent_is_refused():
+    atoms = ase.Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.7]], cell=[5, 5, 5], pbc=True)
+    atoms.info["_source"] = "bulk.xyz:frame 3"
+    with pytest.raises(MBEInputError, match=r"bulk.xyz:frame 3: field 'pbc' is periodic"):
+        assign_parent_ids([atoms])
