@@ -43,8 +43,10 @@ def main():
     parser.add_argument("--naive-limit", type=float, default=120.0)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(f"{'N':>3} {'subsets':>9} {'moebius s':>10} {'plan s':>8} {'k=4 s':>8} "
-          f"{'naive s':>10} {'ratio':>8}")
+    print(
+        f"{'N':>3} {'subsets':>9} {'moebius s':>10} {'plan s':>8} {'k=4 s':>8} "
+        f"{'naive s':>10} {'ratio':>8}"
+    )
     for n in args.sizes:
         start = time.perf_counter()
         plan = SubsetPlan(n, max_atoms=n)
@@ -65,8 +67,10 @@ def main():
             result = moebius_transform(energy, plan)
             assert torch.allclose(result, torch.tensor(naive, dtype=torch.float64), atol=1e-8)
             naive_text, ratio = f"{naive_time:.3f}", f"{naive_time / fast:.0f}x"
-        print(f"{n:>3} {1 << n:>9} {fast:>10.4f} {plan_time:>8.3f} {truncated:>8.4f} "
-              f"{naive_text:>10} {ratio:>8}")
+        print(
+            f"{n:>3} {1 << n:>9} {fast:>10.4f} {plan_time:>8.3f} {truncated:>8.4f} "
+            f"{naive_text:>10} {ratio:>8}"
+        )
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@ import torch
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from metatrain_mbe import MBEInputError
-from metatrain_mbe.data import collect_sets, parse_e1, resolve_e1
+from metatrain_mbe.data import collect_sets, enumerate_subclusters, parse_e1, resolve_e1
 
-from ..conftest import E1_AR
+from ..conftest import E1_AR, lj_label
 
 
 def test_lennard_jones_has_no_terms_beyond_pairs(lj_dataset):
@@ -50,9 +50,7 @@ def test_parents_without_subclusters_are_set_aside(lj_dataset):
 
 
 def test_incomplete_set_names_missing_atom_sets(lj_dataset):
-    frames = [
-        a for a in lj_dataset if list(a.info.get("mbe_atoms", [])) not in ([0, 2], [1, 3, 4])
-    ]
+    frames = [a for a in lj_dataset if list(a.info.get("mbe_atoms", [])) not in ([0, 2], [1, 3, 4])]
     with pytest.raises(MBEInputError, match=r"missing atom sets \[0, 2\], \[1, 3, 4\]$"):
         collect_sets(frames, resolve_e1(frames))
 
@@ -100,3 +98,13 @@ def test_large_clusters_need_max_order():
 def test_bad_e1_option():
     with pytest.raises(MBEInputError, match="--e1: 'Xx=1' is not SYMBOL=ENERGY"):
         parse_e1(["Xx=1"])
+
+
+def test_order_one_subclusters_serve_as_isolated_atoms(lj_dataset):
+    parents = [a for a in lj_dataset if len(a) == 6 and "mbe_atoms" not in a.info]
+    singles = lj_label(enumerate_subclusters(parents, [1]))
+    frames = [a for a in lj_dataset if len(a) > 1] + singles
+    sets, _ = collect_sets(frames, resolve_e1(frames))
+    reference, _ = collect_sets(lj_dataset, resolve_e1(lj_dataset))
+    for s, r in zip(sets, reference):
+        assert torch.allclose(s.terms().v, r.terms().v)

@@ -36,7 +36,9 @@ def test_matches_recursion_of_eq2(n):
     energy[0] = 0.0
     v = moebius_transform(energy, SubsetPlan(n))
     expected = naive_v(energy.tolist(), n)
-    assert torch.allclose(v, torch.tensor([expected[m] for m in range(1 << n)], dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(
+        v, torch.tensor([expected[m] for m in range(1 << n)], dtype=torch.float64), atol=1e-12
+    )
 
 
 def test_sum_of_all_terms_is_total_energy():

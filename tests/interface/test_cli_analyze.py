@@ -33,11 +33,12 @@ def test_analyze_writes_the_design_layout(tmp_path, labelled_file, lj_dataset):
     assert gradient.samples.names == ["sample", "system", "atom"]
     assert gradient.values.shape == (3 * 15 * 2, 3, 1)
     # sum of every V(S) of parent 1 is its energy; V beyond pairs vanish (LJ)
-    parent = next(a for a in lj_dataset if a.info.get("mbe_parent") == 1 and len(a) == 6
-                  and "mbe_atoms" not in a.info)
-    total = sum(
-        b.values[b.samples.column("system") == 1].sum() for b in energy.blocks()
+    parent = next(
+        a
+        for a in lj_dataset
+        if a.info.get("mbe_parent") == 1 and len(a) == 6 and "mbe_atoms" not in a.info
     )
+    total = sum(b.values[b.samples.column("system") == 1].sum() for b in energy.blocks())
     assert total.item() == pytest.approx(parent.get_potential_energy(), abs=1e-9)
     assert energy.block({"order": 4}).values.abs().max() < 1e-10
     assert summary.keys.values.flatten().tolist() == [2, 3, 4, 5, 6]
@@ -68,8 +69,9 @@ def _drop(frames, atoms):
         (lambda f: [*f[:9], _other_species(f[9]), *f[10:]], "field 'numbers'"),
     ],
 )
-def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, lj_dataset, capsys, edit,
-                                                          message):
+def test_bad_input_is_one_line_nonzero_and_writes_nothing(
+    tmp_path, lj_dataset, capsys, edit, message
+):
     path = tmp_path / "bad.xyz"
     ase.io.write(path, edit(lj_dataset), format="extxyz")
     out = tmp_path / "out"
@@ -82,16 +84,32 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, lj_dataset, 
 def test_cluster_above_the_limit_suggests_max_order(tmp_path, labelled_file, capsys):
     assert main(["analyze", str(labelled_file), "-o", str(tmp_path / "o"), "--max-atoms", "5"]) == 2
     assert "set max_order" in capsys.readouterr().err
-    assert main(["analyze", str(labelled_file), "-o", str(tmp_path / "o"), "--max-atoms", "5",
-                 "--max-order", "3"]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                str(labelled_file),
+                "-o",
+                str(tmp_path / "o"),
+                "--max-atoms",
+                "5",
+                "--max-order",
+                "3",
+            ]
+        )
+        == 0
+    )
 
 
 def test_console_script_exit_code(tmp_path, labelled_file):
     script = shutil.which("mtt-mbe")
     if script is None:
         pytest.skip("mtt-mbe is not installed on PATH")
-    done = subprocess.run([script, "analyze", str(tmp_path / "nope.xyz"), "-o",
-                           str(tmp_path / "o")], capture_output=True, text=True)
+    done = subprocess.run(
+        [script, "analyze", str(tmp_path / "nope.xyz"), "-o", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2
     assert done.stderr.strip() == f"mtt-mbe analyze: error: {tmp_path / 'nope.xyz'}: no such file"
 
@@ -100,12 +118,28 @@ def test_subclusters_command_makes_an_analysable_file(tmp_path, lj_dataset):
     parents = [a for a in lj_dataset if len(a) == 6 and "mbe_atoms" not in a.info]
     ase.io.write(tmp_path / "parents.xyz", parents, format="extxyz")
     out = tmp_path / "subs.xyz"
-    assert main(["subclusters", str(tmp_path / "parents.xyz"), "-o", str(out), "--orders",
-                 "2:5", "--with-parents"]) == 0
+    assert (
+        main(
+            [
+                "subclusters",
+                str(tmp_path / "parents.xyz"),
+                "-o",
+                str(out),
+                "--orders",
+                "2:5",
+                "--with-parents",
+            ]
+        )
+        == 0
+    )
     frames = ase.io.read(out, ":")
     assert len(frames) == 1 + 3 + 3 * (15 + 20 + 15 + 6)
     assert all(f.calc is None for f in frames)
-    assert sorted({int(f.info["mbe_parent"]) for f in frames if "mbe_parent" in f.info}) == [0, 1, 2]
+    assert sorted({int(f.info["mbe_parent"]) for f in frames if "mbe_parent" in f.info}) == [
+        0,
+        1,
+        2,
+    ]
 
 
 def _periodic(atoms):
@@ -119,6 +153,7 @@ def _periodic(atoms):
 def _nan_energy(atoms):
     atoms = atoms.copy()
     from ase.calculators.singlepoint import SinglePointCalculator
+
     atoms.calc = SinglePointCalculator(atoms, energy=float("nan"), forces=np.zeros((len(atoms), 3)))
     return atoms
 

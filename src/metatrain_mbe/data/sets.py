@@ -100,7 +100,7 @@ def resolve_e1(
     e1 = dict(given or {})
     found: dict[str, tuple[float, ase.Atoms]] = {}
     for atoms in frames:
-        if not is_isolated_atom(atoms):
+        if len(atoms) != 1:
             continue
         symbol = atoms.get_chemical_symbols()[0]
         energy = _checked_energy(atoms, energy_key)
@@ -249,12 +249,14 @@ def _labelled_set(parent, members, e1, max_order, max_atoms, energy_key, forces_
             f"{shown}{more}"
         )
 
-    energies = torch.zeros(plan.n_subsets, dtype=torch.float64)
-    single = plan.orders == 1
+    # single atoms: the parent's own order-1 labels where given, else E_1
+    singles = [1 << i for i in range(n)]
     symbols = parent.get_chemical_symbols()
-    energies[single] = torch.tensor(
-        [e1[symbols[i]] for i in range(n)], dtype=torch.float64
-    )  # single-atom masks ascend like atom indices
+    labelled = {m: _checked_energy(members[m], energy_key) for m in singles if m in members}
+    energies = torch.zeros(plan.n_subsets, dtype=torch.float64)
+    energies[plan.index(torch.tensor(singles))] = torch.tensor(
+        [labelled.get(1 << i, e1[symbols[i]]) for i in range(n)], dtype=torch.float64
+    )
     rows = plan.index(torch.tensor(needed, dtype=torch.int64))
     energies[rows] = torch.tensor(
         [_checked_energy(members[m], energy_key) for m in needed], dtype=torch.float64
