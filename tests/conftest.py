@@ -45,3 +45,24 @@ def lj_dataset():
     assign_parent_ids(parents)
     frames = isolated_atoms(parents) + parents + enumerate_subclusters(parents)
     return lj_label(frames)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """Untrained float64 SOAP-BPNN, PET and MACE models for hydrogen, saved once:
+    ``{name: path}``; their extensions are in ``path.parent / "extensions"``."""
+    from .models import ARCHITECTURES, export_tiny_model
+
+    directory = tmp_path_factory.mktemp("models")
+    return {name: export_tiny_model(name, directory) for name in ARCHITECTURES}
+
+
+def hydrogen_cluster(n_atoms: int, seed: int = 0) -> ase.Atoms:
+    """A random compact hydrogen cluster (no two atoms closer than 0.6 Å)."""
+    rng = np.random.default_rng(seed)
+    positions = []
+    while len(positions) < n_atoms:
+        trial = rng.uniform(0.0, 1.2 * n_atoms ** (1 / 3), size=3)
+        if all(np.linalg.norm(trial - p) > 0.6 for p in positions):
+            positions.append(trial)
+    return ase.Atoms("H" * n_atoms, positions=positions)

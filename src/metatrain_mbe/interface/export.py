@@ -1,0 +1,93 @@
+"""Export a trained metatomic model with many-body-expansion outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import metatomic.torch as mta
+
+from ..errors import MBEInputError
+from .wrapper import ENERGY_BY_ORDER, MBEModel
+
+__all__ = ["export_mbe_model", "load_model"]
+
+
+def load_model(path: str | Path, extensions: str | Path | None = None) -> mta.AtomisticModel:
+    """Load an exported metatomic model (``model.pt``), with its extensions."""
+    path = Path(path)
+    if not path.is_file():
+        raise MBEInputError(f"{path}: no such model file")
+    try:
+        import sphericart.torch  # noqa: F401  (SOAP-BPNN's TorchScript extension)
+    except ImportError:
+        pass
+    try:
+        return mta.load_atomistic_model(str(path), extensions_directory=extensions)
+    except Exception as error:
+        message = " ".join(str(error).split())[:300]
+        raise MBEInputError(f"{path}: not a loadable metatomic model ({message})")
+
+
+def export_mbe_model(
+    model: str | Path,
+    output: str | Path,
+    *,
+    extensions: str | Path | None = None,
+    max_order: int = 0,
+    truncate: int = 0,
+    max_atoms: int = 20,
+) -> mta.AtomisticModel:
+    """Wrap ``model`` with :class:`MBEModel` and save it to ``output``.
+
+    :param max_order: largest body order of ``mbe::energy_by_order`` (0: all).
+    :param truncate: when > 0, ``energy`` becomes the k-body truncated
+        expansion E_k of the model.
+    :return: the exported (not scripted) AtomisticModel; the file holds its
+        TorchScript version, and extensions are collected next to it.
+    """
+    if max_order < 0 or truncate < 0:
+        raise MBEInputError("--max-order and --truncate must be positive")
+    inner = load_model(model, extensions)
+    capabilities = inner.capabilities()
+    if "energy" not in capabilities.outputs:
+        raise MBEInputError(f"{model}: the model has no 'energy' output to expand")
+    energy_unit = capabilities.outputs["energy"].unit
+    wrapper = MBEModel(
+        inner.module,
+        inner.requested_neighbor_lists(),
+        capabilities.interaction_range,
+        energy_unit,
+        max_order=max_order,
+        truncate=truncate,
+        max_atoms=max_atoms,
+    ).eval()
+
+    declared = list(inner._model_capabilities_outputs_names)
+    outputs = {name: capabilities.outputs[name] for name in declared}
+    outputs[ENERGY_BY_ORDER] = mta.ModelOutput(
+        unit=energy_unit,
+        sample_kind="system",
+        description="per-order sums of the many-body expansion terms V(S), "
+        "properties body_order = 1..max_order",
+    )
+    new_capabilities = mta.ModelCapabilities(
+        outputs=outputs,
+        atomic_types=capabilities.atomic_types,
+        interaction_range=capabilities.interaction_range,
+        length_unit=capabilities.length_unit,
+        supported_devices=capabilities.supported_devices,
+        dtype=capabilities.dtype,
+    )
+    metadata = inner.metadata()
+    kind = f"truncated at {truncate} bodies" if truncate else "with MBE outputs"
+    new_metadata = mta.ModelMetadata(
+        name=f"{metadata.name} ({kind})".strip(),
+        description=metadata.description,
+        authors=metadata.authors,
+        references=metadata.references,
+    )
+    exported = mta.AtomisticModel(wrapper, new_metadata, new_capabilities)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    exported.save(str(output), collect_extensions=str(output.parent / "extensions"))
+    return exported

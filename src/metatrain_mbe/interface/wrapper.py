@@ -1,0 +1,204 @@
+"""TorchScript wrapper adding many-body-expansion outputs to a metatomic model.
+
+:class:`MBEModel` wraps the module of an exported SOAP-BPNN, PET or MACE model
+(any metatomic model with per-atom energies). Its ``energy`` output is the inner
+model's, unchanged, unless ``truncate`` is set: then ``energy`` is the k-body
+truncated expansion E_k of the inner model (forces by autograd, as usual). It
+adds ``mbe::energy_by_order``: one row per system, properties ``body_order`` =
+1..max_order, values the per-order sums Σ_{|S|=m} V(S) in the energy unit.
+
+Both come from sub-cluster energies E(T) only, through
+
+    Σ_{|S|=m} V(S) = Σ_{|T|<=m} (-1)^(m-|T|) C(N-|T|, m-|T|) E(T),
+
+which is the Möbius inversion summed per order; E_k is the sum of these for
+m <= k. Every sub-cluster is evaluated in one call of the inner model
+(:class:`~metatrain_mbe.compute.fragments.SubclusterEvaluator`).
+"""
+
+from typing import Dict, List, Optional
+
+import torch
+from metatensor.torch import Labels, TensorBlock, TensorMap
+from metatomic.torch import ModelOutput, NeighborListOptions, System
+
+from ..compute.fragments import SubclusterEvaluator
+
+__all__ = ["MBEModel", "ENERGY_BY_ORDER"]
+
+ENERGY_BY_ORDER = "mbe::energy_by_order"
+
+
+def _binomial(n: int, k: int) -> float:
+    if k < 0 or k > n:
+        return 0.0
+    result = 1
+    for i in range(k):
+        result = result * (n - i) // (i + 1)
+    return float(result)
+
+
+def order_weights(n_atoms: int, max_order: int) -> torch.Tensor:
+    """``(max_order, max_order)`` matrix W with Σ_{|S|=m} V(S) = Σ_t W[m-1, t-1] e_t,
+    where e_t is the sum of E(T) over the sub-clusters with t atoms."""
+    weights = torch.zeros((max_order, max_order), dtype=torch.float64)
+    for m in range(1, max_order + 1):
+        for t in range(1, m + 1):
+            sign = 1.0 if (m - t) % 2 == 0 else -1.0
+            weights[m - 1, t - 1] = sign * _binomial(n_atoms - t, m - t)
+    return weights
+
+
+class MBEModel(torch.nn.Module):
+    """A metatomic model module with many-body-expansion outputs.
+
+    :param model: the inner module (``AtomisticModel.module`` of a loaded model).
+    :param neighbor_lists: the neighbour lists the inner model requests.
+    :param interaction_range: the inner model's interaction range.
+    :param energy_unit: unit of the inner model's energy.
+    :param max_order: largest body order of ``mbe::energy_by_order``
+        (0: complete, every order up to the number of atoms).
+    :param truncate: when > 0, ``energy`` is the truncated expansion E_k with
+        k = ``truncate``; 0 keeps the inner model's energy.
+    :param max_atoms: largest system expanded completely (2^N sub-clusters).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        neighbor_lists: List[NeighborListOptions],
+        interaction_range: float,
+        energy_unit: str,
+        max_order: int = 0,
+        truncate: int = 0,
+        max_atoms: int = 20,
+    ):
+        super().__init__()
+        self.evaluator = SubclusterEvaluator(model, neighbor_lists, interaction_range, energy_unit)
+        self._neighbor_lists = neighbor_lists
+        self.max_order = max_order
+        self.truncate = truncate
+        self.max_atoms = max_atoms
+        self.energy_unit = energy_unit
+        self.orders_output = ENERGY_BY_ORDER
+
+    def requested_neighbor_lists(self) -> List[NeighborListOptions]:
+        """The inner model's neighbour lists (a scripted inner module may not
+        declare them any more)."""
+        return self._neighbor_lists
+
+    def _order_for(self, n_atoms: int, wanted: int) -> int:
+        if wanted > 0:
+            return min(wanted, n_atoms)
+        if n_atoms > self.max_atoms:
+            raise ValueError(
+                f"a complete many-body expansion of {n_atoms} atoms needs 2^{n_atoms} "
+                f"sub-clusters (limit {self.max_atoms}); export with --max-order"
+            )
+        return n_atoms
+
+    def forward(
+        self,
+        systems: List[System],
+        outputs: Dict[str, ModelOutput],
+        selected_atoms: Optional[Labels] = None,
+    ) -> Dict[str, TensorMap]:
+        """The inner model's outputs, ``energy`` (possibly truncated) and the
+        MBE outputs."""
+        inner: Dict[str, ModelOutput] = {}
+        for name, output in outputs.items():
+            if name != self.orders_output and not (name == "energy" and self.truncate > 0):
+                inner[name] = output
+        results: Dict[str, TensorMap] = {}
+        if len(inner) > 0:
+            results = self.evaluator.model(systems, inner, selected_atoms)
+
+        want_orders = self.orders_output in outputs
+        want_truncated = "energy" in outputs and self.truncate > 0
+        if not (want_orders or want_truncated):
+            return results
+
+        largest = 0
+        depth = 0
+        for system in systems:
+            largest = max(largest, self._order_for(len(system), self.max_order))
+            if want_truncated:
+                depth = max(depth, min(self.truncate, len(system)))
+        depth = max(depth, largest if want_orders else 0)
+        batches, energies = self.evaluator(systems, depth)
+
+        by_order: List[torch.Tensor] = []
+        per_atom: List[torch.Tensor] = []
+        for batch, atom_energy in zip(batches, energies):
+            n_atoms = len(batch.members[0])
+            order = batch.orders[batch.fragment]
+            fragment_energy = torch.zeros(
+                batch.orders.shape[0], dtype=atom_energy.dtype, device=atom_energy.device
+            ).index_add(0, batch.fragment, atom_energy)
+            top = int(batch.orders.max())
+            e_t = torch.zeros(top, dtype=atom_energy.dtype, device=atom_energy.device)
+            e_t = e_t.index_add(0, batch.orders - 1, fragment_energy)
+            weights = order_weights(n_atoms, top).to(atom_energy)
+            sums = weights @ e_t
+            row = torch.zeros(largest, dtype=atom_energy.dtype, device=atom_energy.device)
+            keep = min(largest, top)
+            row[:keep] = sums[:keep]
+            by_order.append(row)
+            if want_truncated:
+                k = min(self.truncate, top)
+                w_t = weights[:k].sum(dim=0)  # W[m, t] = 0 for t > m
+                contribution = w_t[order - 1] * atom_energy
+                per_atom.append(
+                    torch.zeros(
+                        n_atoms, dtype=atom_energy.dtype, device=atom_energy.device
+                    ).index_add(0, batch.parent_atom, contribution)
+                )
+
+        if want_orders:
+            results[self.orders_output] = _per_system_map(
+                torch.stack(by_order), "body_order", torch.arange(1, largest + 1)
+            )
+        if want_truncated:
+            results["energy"] = _energy_map(per_atom, outputs["energy"], selected_atoms)
+        return results
+
+
+def _per_system_map(values: torch.Tensor, name: str, properties: torch.Tensor) -> TensorMap:
+    device = values.device
+    samples = torch.arange(values.shape[0], device=device, dtype=torch.int32).reshape(-1, 1)
+    block = TensorBlock(
+        values=values,
+        samples=Labels(["system"], samples),
+        components=[],
+        properties=Labels([name], properties.to(device=device, dtype=torch.int32).reshape(-1, 1)),
+    )
+    return TensorMap(Labels(["_"], torch.zeros((1, 1), dtype=torch.int32, device=device)), [block])
+
+
+def _energy_map(
+    per_atom: List[torch.Tensor], output: ModelOutput, selected_atoms: Optional[Labels]
+) -> TensorMap:
+    device = per_atom[0].device
+    system = torch.cat(
+        [torch.full((len(e),), k, dtype=torch.int32, device=device) for k, e in enumerate(per_atom)]
+    )
+    atom = torch.cat([torch.arange(len(e), dtype=torch.int32, device=device) for e in per_atom])
+    values = torch.cat(per_atom)
+    samples = Labels(["system", "atom"], torch.stack([system, atom], dim=1))
+    if selected_atoms is not None:
+        keep = samples.select(selected_atoms)
+        samples = Labels(["system", "atom"], samples.values[keep])
+        values = values[keep]
+    properties = Labels(["energy"], torch.zeros((1, 1), dtype=torch.int32, device=device))
+    if output.sample_kind != "atom":
+        n_systems = len(per_atom)
+        values = torch.zeros(n_systems, dtype=values.dtype, device=device).index_add(
+            0, samples.column("system").to(torch.long), values
+        )
+        samples = Labels(
+            ["system"], torch.arange(n_systems, dtype=torch.int32, device=device).reshape(-1, 1)
+        )
+    block = TensorBlock(
+        values=values.reshape(-1, 1), samples=samples, components=[], properties=properties
+    )
+    return TensorMap(Labels(["_"], torch.zeros((1, 1), dtype=torch.int32, device=device)), [block])
