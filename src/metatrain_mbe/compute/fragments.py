@@ -51,16 +51,17 @@ class FragmentBatch:
 
 def _subsets(n_atoms: int, max_order: int, device: torch.device) -> torch.Tensor:
     """``(n_fragments, n_atoms)`` membership of every subset with 1..max_order
-    atoms, by order then lexicographically."""
+    atoms, by order then lexicographically (each order extends the previous
+    one's index tuples by a larger atom index)."""
     atoms = torch.arange(n_atoms, device=device)
+    combos = atoms.reshape(-1, 1)
     rows: List[torch.Tensor] = []
     for order in range(1, min(max_order, n_atoms) + 1):
-        combos = torch.combinations(atoms, r=order)
-        if order == 1:
-            combos = combos.reshape(-1, 1)
+        if order > 1:
+            larger = torch.nonzero(atoms.reshape(1, -1) > combos[:, -1:])
+            combos = torch.cat([combos[larger[:, 0]], larger[:, 1:]], dim=1)
         member = torch.zeros((combos.shape[0], n_atoms), dtype=torch.bool, device=device)
-        member.scatter_(1, combos, True)
-        rows.append(member)
+        rows.append(member.scatter_(1, combos, True))
     return torch.cat(rows)
 
 
