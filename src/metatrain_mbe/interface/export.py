@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import metatomic.torch as mta
@@ -89,5 +90,10 @@ def export_mbe_model(
     exported = mta.AtomisticModel(wrapper, new_metadata, new_capabilities)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    exported.save(str(output), collect_extensions=str(output.parent / "extensions"))
+    partial = output.with_name(f".{output.name}.tmp")
+    try:
+        exported.save(str(partial), collect_extensions=str(output.parent / "extensions"))
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
     return exported
