@@ -102,13 +102,16 @@ def _format(value) -> str:
     return str(value)
 
 
+def _label(atoms: ase.Atoms, key: str, stored: dict):
+    """A label from the attached calculator's results, else from ``stored``."""
+    if atoms.calc is not None and key in atoms.calc.results:
+        return atoms.calc.results[key]
+    return stored.get(key)
+
+
 def get_energy(atoms: ase.Atoms, key: str = "energy") -> float | None:
     """The labelled energy (eV), or None when the structure has none."""
-    value = None
-    if atoms.calc is not None and key in atoms.calc.results:
-        value = atoms.calc.results[key]
-    elif key in atoms.info:
-        value = atoms.info[key]
+    value = _label(atoms, key, atoms.info)
     if value is None:
         return None
     try:
@@ -119,11 +122,7 @@ def get_energy(atoms: ase.Atoms, key: str = "energy") -> float | None:
 
 def get_forces(atoms: ase.Atoms, key: str = "forces") -> np.ndarray | None:
     """The labelled forces (eV/Å, shape ``(n_atoms, 3)``), or None."""
-    value = None
-    if atoms.calc is not None and key in atoms.calc.results:
-        value = atoms.calc.results[key]
-    elif key in atoms.arrays:
-        value = atoms.arrays[key]
+    value = _label(atoms, key, atoms.arrays)
     if value is None:
         return None
     value = np.asarray(value, dtype=np.float64)
