@@ -15,13 +15,20 @@ from pathlib import Path
 import ase
 import metatensor.torch as mts
 
-from ..data import PARENT_KEY, collect_sets, resolve_e1
+from ..data import PARENT_KEY, SubclusterSet, collect_sets, resolve_e1
 from ..data.tensormaps import mbe_energy_map, mbe_summary_map
 from ..errors import MBEInputError
 from ..expansion import DEFAULT_MAX_ATOMS, BodyOrderTerms
 from .statistics import group_terms, order_statistics
 
-__all__ = ["AnalysisSettings", "reference_terms", "write_terms", "report_section", "write_report"]
+__all__ = [
+    "AnalysisSettings",
+    "reference_sets",
+    "reference_terms",
+    "report_section",
+    "write_report",
+    "write_terms",
+]
 
 
 @dataclass
@@ -43,14 +50,11 @@ class AnalysisSettings:
     forces_key: str = "forces"
 
 
-def reference_terms(
+def reference_sets(
     frames: list[ase.Atoms], settings: AnalysisSettings
-) -> tuple[list[BodyOrderTerms], dict[int, ase.Atoms], dict[str, float]]:
-    """Body-ordered terms of the labelled sets in ``frames``.
-
-    :return: the terms of each parent with a complete set, those parents by
-        ``mbe_parent`` id, and the E_1 used (eV by symbol).
-    """
+) -> tuple[list[SubclusterSet], dict[str, float]]:
+    """The complete labelled sub-cluster sets of ``frames`` (possibly none)
+    and the E_1 used (eV by symbol)."""
     e1 = resolve_e1(frames, settings.e1, settings.energy_key)
     sets, _ = collect_sets(
         frames,
@@ -60,6 +64,19 @@ def reference_terms(
         energy_key=settings.energy_key,
         forces_key=settings.forces_key,
     )
+    return sets, e1
+
+
+def reference_terms(
+    frames: list[ase.Atoms], settings: AnalysisSettings
+) -> tuple[list[BodyOrderTerms], dict[int, ase.Atoms], dict[str, float]]:
+    """Body-ordered terms of the labelled sets in ``frames``.
+
+    :return: the terms of each parent with a complete set, those parents by
+        ``mbe_parent`` id, and the E_1 used (eV by symbol).
+    :raises MBEInputError: when no parent has labelled sub-clusters.
+    """
+    sets, e1 = reference_sets(frames, settings)
     if not sets:
         raise MBEInputError(
             f"{_source_file(frames)}: no parent has labelled sub-clusters "

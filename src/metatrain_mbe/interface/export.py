@@ -7,26 +7,11 @@ from pathlib import Path
 
 import metatomic.torch as mta
 
+from ..compute.evaluator import load_model
 from ..errors import MBEInputError
 from .wrapper import ENERGY_BY_ORDER, MBEModel
 
-__all__ = ["export_mbe_model", "load_model"]
-
-
-def load_model(path: str | Path, extensions: str | Path | None = None) -> mta.AtomisticModel:
-    """Load an exported metatomic model (``model.pt``), with its extensions."""
-    path = Path(path)
-    if not path.is_file():
-        raise MBEInputError(f"{path}: no such model file")
-    try:
-        import sphericart.torch  # noqa: F401  (SOAP-BPNN's TorchScript extension)
-    except ImportError:
-        pass
-    try:
-        return mta.load_atomistic_model(str(path), extensions_directory=extensions)
-    except Exception as error:
-        message = " ".join(str(error).split())[:300]
-        raise MBEInputError(f"{path}: not a loadable metatomic model ({message})")
+__all__ = ["export_mbe_model"]
 
 
 def export_mbe_model(

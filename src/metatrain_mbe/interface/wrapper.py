@@ -125,19 +125,19 @@ class MBEModel(torch.nn.Module):
             if want_truncated:
                 depth = max(depth, min(self.truncate, len(system)))
         depth = max(depth, largest if want_orders else 0)
-        batches, energies = self.evaluator(systems, depth)
-
         by_order: List[torch.Tensor] = []
         per_atom: List[torch.Tensor] = []
-        for batch, atom_energy in zip(batches, energies):
-            n_atoms = len(batch.members[0])
-            order = batch.orders[batch.fragment]
+        for members, atom_energy in self.evaluator(systems, depth):
+            n_atoms = members.shape[1]
+            found = torch.nonzero(members)
+            fragment, parent_atom = found[:, 0], found[:, 1]
+            orders = members.sum(dim=1)
             fragment_energy = torch.zeros(
-                batch.orders.shape[0], dtype=atom_energy.dtype, device=atom_energy.device
-            ).index_add(0, batch.fragment, atom_energy)
-            top = int(batch.orders.max())
+                orders.shape[0], dtype=atom_energy.dtype, device=atom_energy.device
+            ).index_add(0, fragment, atom_energy)
+            top = int(orders.max())
             e_t = torch.zeros(top, dtype=atom_energy.dtype, device=atom_energy.device)
-            e_t = e_t.index_add(0, batch.orders - 1, fragment_energy)
+            e_t = e_t.index_add(0, orders - 1, fragment_energy)
             weights = order_weights(n_atoms, top).to(atom_energy)
             sums = weights @ e_t
             row = torch.zeros(largest, dtype=atom_energy.dtype, device=atom_energy.device)
@@ -147,11 +147,10 @@ class MBEModel(torch.nn.Module):
             if want_truncated:
                 k = min(self.truncate, top)
                 w_t = weights[:k].sum(dim=0)  # W[m, t] = 0 for t > m
-                contribution = w_t[order - 1] * atom_energy
+                contribution = w_t[orders[fragment] - 1] * atom_energy
                 per_atom.append(
-                    torch.zeros(
-                        n_atoms, dtype=atom_energy.dtype, device=atom_energy.device
-                    ).index_add(0, batch.parent_atom, contribution)
+                    torch.zeros(n_atoms, dtype=atom_energy.dtype, device=atom_energy.device)
+                    .index_add(0, parent_atom, contribution)
                 )
 
         if want_orders:

@@ -17,7 +17,7 @@ from ...errors import MBEInputError
 __all__ = ["main"]
 
 #: sub-command modules, in the order ``mtt-mbe --help`` lists them
-_COMMANDS = ["subclusters", "analyze", "export"]
+_COMMANDS = ["subclusters", "analyze", "eval", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:

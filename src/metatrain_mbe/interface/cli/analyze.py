@@ -1,4 +1,5 @@
-"""``mtt-mbe analyze``: body-ordered terms of labelled sub-cluster sets."""
+"""``mtt-mbe analyze``: body-ordered terms of labelled sub-cluster sets and,
+with ``--model``, of a trained model's predictions on the parents."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ..analysis import (
     write_report,
     write_terms,
 )
+from ..model_analysis import analyze_model
 from ..output import staged_directory
 from ..statistics import ALL
 
@@ -25,12 +27,16 @@ def add_parser(subparsers) -> None:
         description=(
             "Group labelled sub-clusters per parent, compute V(S) for every sub-cluster "
             "and write DIR/reference/mbe_energy.mts, DIR/reference/mbe_summary.mts and "
-            "DIR/report.json (per-order mean and standard deviation over parents)."
+            "DIR/report.json (per-order mean and standard deviation over parents). "
+            "With --model, also evaluate every sub-cluster of the parents with the model "
+            "and write DIR/model/*.mts, DIR/report.md, figures and a chemiscope view."
         ),
     )
     parser.add_argument("labelled", help="extended XYZ with parents, sub-clusters, isolated atoms")
     parser.add_argument("-o", "--output", required=True, help="output directory")
+    parser.add_argument("--model", help="exported metatomic model (model.pt) to analyse")
     add_analysis_arguments(parser)
+    add_model_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -54,6 +60,22 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--forces-key", default="forces", help="forces field (eV/Å)")
 
 
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a model analysis (besides the model itself)."""
+    parser.add_argument(
+        "-e", "--extensions", help="extensions directory of the model (SOAP-BPNN)"
+    )
+    parser.add_argument(
+        "--parents", type=int, nargs="+", metavar="ID",
+        help="mbe_parent ids to analyse (default: every parent)",
+    )
+    parser.add_argument(
+        "--training", metavar="XYZ",
+        help="training structures, for the SOAP distance of the sub-clusters",
+    )
+    parser.add_argument("--device", help="torch device of the model (default: the model's)")
+
+
 def settings_from(args: argparse.Namespace) -> AnalysisSettings:
     """:class:`AnalysisSettings` from parsed command-line arguments."""
     return AnalysisSettings(
@@ -67,9 +89,23 @@ def settings_from(args: argparse.Namespace) -> AnalysisSettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the reference analysis and write its outputs."""
+    """Run the reference (and model) analysis and write its outputs."""
     settings = settings_from(args)
     frames = read_structures(args.labelled)
+    if args.model is not None:
+        report = analyze_model(
+            args.model,
+            frames,
+            args.output,
+            settings,
+            extensions=args.extensions,
+            parent_ids=args.parents,
+            training_frames=None if args.training is None else read_structures(args.training),
+            device=args.device,
+        )
+        print_model_report(report)
+        print(f"wrote {args.output}/model/, report.md and report.json")
+        return 0
     terms, parents, e1 = reference_terms(frames, settings)
     reference = report_section(terms, parents, settings.group_by)
     with staged_directory(args.output) as stage:
@@ -78,6 +114,16 @@ def run(args: argparse.Namespace) -> int:
     _print_table(reference["groups"])
     print(f"wrote {args.output}/reference/mbe_energy.mts, mbe_summary.mts and report.json")
     return 0
+
+
+def print_model_report(report: dict) -> None:
+    """Print the model's per-order table (and the reference's, when labelled)."""
+    for source in ("model", "reference"):
+        if source in report:
+            print(f"== {source} ==")
+            _print_table(report[source]["groups"])
+    if "warning" in report["precision"]:
+        print(f"warning: {report['precision']['warning']}")
 
 
 def _print_table(groups: dict) -> None:

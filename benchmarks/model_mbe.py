@@ -1,0 +1,103 @@
+"""Model MBE of 8-atom parents: batched evaluator against the naive loop
+through metatomic's ase calculator, and against the model's raw batched
+forward + backward on the same sub-clusters.
+
+    OMP_NUM_THREADS=1 python benchmarks/model_mbe.py [--parents 4] [--atoms 8]
+
+Builds tiny untrained float64 SOAP-BPNN, PET and MACE models (tests/models.py).
+Prints, per model: seconds per parent of each path and the two ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.conftest import hydrogen_cluster  # noqa: E402
+from tests.models import ARCHITECTURES, export_tiny_model  # noqa: E402
+
+from metatrain_mbe.compute.ase_evaluator import CalculatorEvaluator  # noqa: E402
+from metatrain_mbe.compute.batching import fragment_system, subcluster_systems  # noqa: E402,E501
+from metatrain_mbe.compute.evaluator import STRATEGIES, ModelEvaluator  # noqa: E402
+from metatrain_mbe.expansion import BodyOrderTerms, SubsetPlan  # noqa: E402
+
+
+def raw_forward_backward(evaluator: ModelEvaluator, parent, plan, strategy: str) -> float:
+    """Seconds of the model call and backward pass alone, on the sub-clusters
+    prebuilt in the layout of ``strategy`` (construction not timed)."""
+    job = evaluator._job(parent, plan)
+    members = job["members"][1:]
+    found = torch.nonzero(members)
+    leaf = job["positions"][found[:, 1]].clone().requires_grad_(True)
+    if strategy == "fragments":
+        systems = [fragment_system(job["types"], leaf, members, job["pairs"],
+                                   evaluator.options, job["separation"])]
+        outputs = evaluator._outputs["atom"]
+    else:
+        systems = subcluster_systems(job["types"], leaf, members, job["pairs"], evaluator.options)
+        outputs = evaluator._outputs["system"]
+    start = time.perf_counter()
+    energy = evaluator.model(systems, outputs, check_consistency=False)["energy"].block().values
+    torch.autograd.grad(energy.sum(), [leaf])
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parents", type=int, default=4)
+    parser.add_argument("--atoms", type=int, default=8)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    from metatomic_ase import MetatomicCalculator
+
+    parents = [hydrogen_cluster(args.atoms, seed=s) for s in range(args.parents)]
+    plans = [SubsetPlan(args.atoms) for _ in parents]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ARCHITECTURES:
+            path = export_tiny_model(name, Path(tmp))
+            extensions = str(Path(tmp) / "extensions")
+            calc = MetatomicCalculator(str(path), extensions_directory=extensions)
+            naive = CalculatorEvaluator(calc)
+            naive.evaluate(parents[:1], plans[:1])  # warm-up
+            start = time.perf_counter()
+            reference = naive.evaluate(parents[:1], plans[:1])
+            t_naive = time.perf_counter() - start
+
+            evaluator = ModelEvaluator(path, strategy="auto")
+            evaluator.evaluate(parents[:1], plans[:1])  # calibration and warm-up
+            start = time.perf_counter()
+            results = evaluator.evaluate(parents, plans)
+            for plan, (e, g) in zip(plans, results):
+                BodyOrderTerms.from_energies(0, plan, e, g)
+            t_batched = (time.perf_counter() - start) / len(parents)
+            error = float((results[0][0] - reference[0][0]).abs().max())
+
+            raw = {}
+            for strategy in STRATEGIES:
+                for _ in range(3):  # warm-up
+                    raw_forward_backward(evaluator, parents[0], plans[0], strategy)
+                raw[strategy] = min(
+                    raw_forward_backward(evaluator, p, q, strategy) for p, q in zip(parents, plans)
+                )
+            t_raw = min(raw.values())
+            per = {s: f"{evaluator.timings[s] * 1e3 * plans[0].n_subsets:.0f}" for s in STRATEGIES}
+            print(
+                f"{name:18s} naive {t_naive * 1e3:7.0f} ms  batched {t_batched * 1e3:6.0f} ms "
+                f"[{evaluator.strategy}; calibration ms {per}]  raw {t_raw * 1e3:6.0f} ms "
+                f"(list of Systems {raw['systems'] * 1e3:.0f} ms)  "
+                f"speed-up {t_naive / t_batched:5.1f}x  overhead {t_batched / t_raw:4.2f}x  "
+                f"max |dE| {error:.1e} eV"
+            )
+
+
+if __name__ == "__main__":
+    main()

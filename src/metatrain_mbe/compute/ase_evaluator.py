@@ -1,0 +1,57 @@
+"""E(S) and dE(S)/dr of every sub-cluster, from any ase calculator.
+
+One structure at a time, so any potential with an ase calculator can be
+analysed (MACE-torch, GRACE, pacemaker, ...), with the same output as
+:class:`~.evaluator.ModelEvaluator`.
+"""
+
+from __future__ import annotations
+
+import ase
+import torch
+
+from ..expansion import SubsetPlan
+
+__all__ = ["CalculatorEvaluator"]
+
+
+class CalculatorEvaluator:
+    """Sub-cluster energies (eV) and gradients (eV/Å) from an ase calculator.
+
+    :param calculator: an ase calculator giving ``energy`` and ``forces`` of
+        non-periodic structures; single atoms give its own E_1.
+    """
+
+    #: evaluated in the calculator's own precision, reported as float64
+    dtype = torch.float64
+    #: an ase calculator does not say its range
+    cutoff = None
+
+    def __init__(self, calculator):
+        self.calculator = calculator
+
+    def evaluate(
+        self, parents: list[ase.Atoms], plans: list[SubsetPlan]
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Same contract as :meth:`.evaluator.ModelEvaluator.evaluate`."""
+        results = []
+        for parent, plan in zip(parents, plans):
+            energies = torch.zeros(plan.n_subsets, dtype=torch.float64)
+            gradients = torch.zeros((plan.n_subsets, plan.n_atoms, 3), dtype=torch.float64)
+            members = plan.atom_membership()
+            for row in range(1, plan.n_subsets):
+                atoms = torch.nonzero(members[row]).flatten()
+                energy, forces = self.energy_and_forces(parent[atoms.tolist()])
+                energies[row] = energy
+                gradients[row, atoms] = -forces
+            results.append((energies, gradients))
+        return results
+
+    def energy_and_forces(self, atoms: ase.Atoms) -> tuple[float, torch.Tensor]:
+        """Energy (eV) and ``(n, 3)`` forces (eV/Å) of one finite structure."""
+        atoms = atoms.copy()
+        atoms.pbc = False
+        atoms.calc = self.calculator
+        energy = float(atoms.get_potential_energy())
+        forces = torch.tensor(atoms.get_forces(), dtype=torch.float64)
+        return energy, forces

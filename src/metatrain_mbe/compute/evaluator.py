@@ -1,0 +1,244 @@
+"""E(S) and dE(S)/dr of every sub-cluster of parent clusters, from a model.
+
+:class:`ModelEvaluator` runs an exported metatomic model (``model.pt``) on
+batches of sub-clusters built by :mod:`.batching`: as few model calls as
+``batch_size`` allows, forces by one backward pass per call, on the model's
+device. :class:`~.ase_evaluator.CalculatorEvaluator` does the same, one
+structure at a time, for any ase calculator. Both return, per parent, what
+:meth:`~metatrain_mbe.expansion.BodyOrderTerms.from_energies` takes.
+
+Energies are in eV, gradients in eV/Å, float64 whatever the model's dtype.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import ase
+import torch
+
+from ..errors import MBEInputError
+from ..expansion import SubsetPlan
+from .batching import fragment_system, parent_pairs, subcluster_systems
+
+__all__ = ["ModelEvaluator", "STRATEGIES", "load_model"]
+
+#: batch layouts of :class:`ModelEvaluator`: one System with every sub-cluster
+#: as a fragment, or one System per sub-cluster
+STRATEGIES = ("fragments", "systems")
+
+#: calls of each strategy before timing it (TorchScript's profiling executor
+#: optimises a model after its first calls)
+_WARM_UP = 3
+
+
+def load_model(path: str | Path, extensions: str | Path | None = None):
+    """Load an exported metatomic model, with its extensions.
+
+    :param extensions: directory of compiled extensions (default: the
+        ``extensions/`` directory next to the model, when there is one).
+    """
+    import metatomic.torch as mta
+
+    path = Path(path)
+    if not path.is_file():
+        raise MBEInputError(f"{path}: model file not found")
+    if extensions is None and (path.parent / "extensions").is_dir():
+        extensions = path.parent / "extensions"
+    try:  # SOAP-BPNN's TorchScript operations
+        import sphericart.torch  # noqa: F401
+    except ImportError:
+        pass
+    try:
+        return mta.load_atomistic_model(
+            str(path), extensions_directory=None if extensions is None else str(extensions)
+        )
+    except (RuntimeError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise MBEInputError(f"{path}: not a loadable metatomic model ({first})") from error
+
+
+class ModelEvaluator:
+    """Sub-cluster energies and gradients from batched calls of a metatomic model.
+
+    :param model: exported model (path or loaded ``AtomisticModel``) with an
+        ``energy`` output.
+    :param extensions: directory of the model's extensions (see :func:`load_model`).
+    :param device: torch device (default: the model's preferred available one).
+    :param batch_size: largest number of sub-clusters per model call (the
+        memory knob; calls never mix more than this many).
+    :param strategy: ``"fragments"``, ``"systems"`` (see :data:`STRATEGIES`)
+        or ``"auto"``: time both on the first call and keep the faster.
+    """
+
+    def __init__(
+        self,
+        model,
+        extensions: str | Path | None = None,
+        device: str | None = None,
+        batch_size: int = 4096,
+        strategy: str = "auto",
+    ):
+        import metatomic.torch as mta
+
+        if isinstance(model, (str, Path)):
+            model = load_model(model, extensions)
+        capabilities = model.capabilities()
+        if "energy" not in capabilities.outputs:
+            raise MBEInputError("model: it has no 'energy' output")
+        if strategy not in (*STRATEGIES, "auto"):
+            raise ValueError(f"strategy must be one of {STRATEGIES} or 'auto', got {strategy!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.device = torch.device(mta.pick_device(capabilities.supported_devices, device))
+        self.dtype = getattr(torch, capabilities.dtype)
+        self.model = model.to(self.device)
+        self.batch_size = batch_size
+        self.strategy = strategy
+        #: seconds per sub-cluster of each strategy, when ``strategy="auto"`` chose
+        self.timings: dict[str, float] = {}
+        self.atomic_types = set(capabilities.atomic_types)
+        self.options = list(model.requested_neighbor_lists())
+        cutoffs = [o.engine_cutoff("angstrom") for o in self.options]
+        #: largest neighbour-list cutoff of the model (Å)
+        self.cutoff = max(cutoffs, default=0.0)
+        interaction = capabilities.engine_interaction_range("angstrom")
+        self.interaction_range = max(
+            [interaction if math.isfinite(interaction) else 0.0, *cutoffs, 1.0]
+        )
+        self._outputs = {
+            kind: mta.ModelEvaluationOptions(
+                length_unit="angstrom",
+                outputs={"energy": mta.ModelOutput(unit="eV", sample_kind=kind)},
+            )
+            for kind in ("atom", "system")
+        }
+
+    def evaluate(
+        self, parents: list[ase.Atoms], plans: list[SubsetPlan]
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """E(S) (eV) and dE(S)/dr (eV/Å) of every sub-cluster of each plan.
+
+        :return: per parent, ``(plan.n_subsets,)`` energies (0 for the empty
+            set) and ``(plan.n_subsets, N, 3)`` gradients in the parent's atom
+            indexing (0 for atoms outside S), float64 on the CPU.
+        """
+        jobs = [self._job(parent, plan) for parent, plan in zip(parents, plans)]
+        results = [
+            (
+                torch.zeros(plan.n_subsets, dtype=torch.float64),
+                torch.zeros((plan.n_subsets, plan.n_atoms, 3), dtype=torch.float64),
+            )
+            for plan in plans
+        ]
+        for chunk in self._chunks(plans):
+            if self.strategy == "auto":
+                self._calibrate(jobs, chunk)
+            pieces = self._run(jobs, chunk, self.strategy)
+            for (k, rows), (energies, gradients) in zip(chunk, pieces):
+                results[k][0][rows] = energies
+                results[k][1][rows] = gradients
+        return results
+
+    def _job(self, parent: ase.Atoms, plan: SubsetPlan) -> dict:
+        numbers = set(parent.numbers.tolist())
+        if not numbers <= self.atomic_types:
+            where = parent.info.get("_source", "parent")
+            raise MBEInputError(
+                f"{where}: atomic types {sorted(numbers - self.atomic_types)} are not "
+                f"supported by the model (it knows {sorted(self.atomic_types)})"
+            )
+        positions = torch.tensor(parent.positions, dtype=self.dtype, device=self.device)
+        extent = float((positions.max(dim=0).values - positions.min(dim=0).values).max())
+        return {
+            "types": torch.tensor(parent.numbers, dtype=torch.int32, device=self.device),
+            "positions": positions,
+            "members": plan.atom_membership().to(self.device),
+            "pairs": [
+                parent_pairs(positions, o.engine_cutoff("angstrom"), o.full_list)
+                for o in self.options
+            ],
+            "separation": extent + 2.0 * self.interaction_range + 1.0,
+        }
+
+    def _chunks(self, plans: list[SubsetPlan]) -> list[list[tuple[int, torch.Tensor]]]:
+        """Groups of at most ``batch_size`` sub-clusters, as (parent, plan rows)."""
+        chunks: list[list[tuple[int, torch.Tensor]]] = [[]]
+        room = self.batch_size
+        for k, plan in enumerate(plans):
+            start = 1  # row 0 is the empty set
+            while start < plan.n_subsets:
+                if room == 0:
+                    chunks.append([])
+                    room = self.batch_size
+                stop = min(plan.n_subsets, start + room)
+                chunks[-1].append((k, torch.arange(start, stop)))
+                room -= stop - start
+                start = stop
+        return [chunk for chunk in chunks if chunk]
+
+    def _calibrate(self, jobs: list[dict], chunk: list[tuple[int, torch.Tensor]]) -> None:
+        n_subclusters = sum(len(rows) for _, rows in chunk)
+        for strategy in STRATEGIES:
+            for _ in range(_WARM_UP):  # TorchScript optimises after a few calls
+                self._run(jobs, chunk, strategy)
+            start = time.perf_counter()
+            self._run(jobs, chunk, strategy)
+            self.timings[strategy] = (time.perf_counter() - start) / n_subclusters
+        self.strategy = min(self.timings, key=self.timings.get)
+
+    def _run(
+        self, jobs: list[dict], chunk: list[tuple[int, torch.Tensor]], strategy: str
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """One model call on ``chunk``: per piece, E(S) and dE(S)/dr by rows."""
+        leaves, systems, fragments = [], [], []
+        for k, rows in chunk:
+            job = jobs[k]
+            members = job["members"][rows.to(self.device)]
+            found = torch.nonzero(members)
+            leaf = job["positions"][found[:, 1]].clone().requires_grad_(True)
+            leaves.append((leaf, found))
+            if strategy == "fragments":
+                systems.append(
+                    fragment_system(
+                        job["types"], leaf, members, job["pairs"], self.options, job["separation"]
+                    )
+                )
+                fragments.append(found[:, 0])
+            else:
+                systems.extend(
+                    subcluster_systems(job["types"], leaf, members, job["pairs"], self.options)
+                )
+        per_atom = strategy == "fragments"
+        block = self.model(
+            systems, self._outputs["atom" if per_atom else "system"], check_consistency=False
+        )["energy"].block()
+        values = block.values.reshape(-1)
+        if per_atom:
+            system_of = block.samples.column("system").to(torch.long)
+            atom_of = block.samples.column("atom").to(torch.long)
+            energies = []
+            for s, fragment in enumerate(fragments):
+                mine = system_of == s
+                n_fragments = int(fragment.max()) + 1
+                atoms = torch.zeros(len(fragment), dtype=values.dtype, device=values.device)
+                atoms = atoms.index_add(0, atom_of[mine], values[mine])
+                energies.append(
+                    torch.zeros(n_fragments, dtype=values.dtype, device=values.device).index_add(
+                        0, fragment, atoms
+                    )
+                )
+        else:
+            order = torch.argsort(block.samples.column("system"))
+            energies = list(torch.split(values[order], [len(rows) for _, rows in chunk]))
+        grads = torch.autograd.grad(values.sum(), [leaf for leaf, _ in leaves])
+        pieces = []
+        for (k, rows), energy, grad, (_, found) in zip(chunk, energies, grads, leaves):
+            gradient = torch.zeros(
+                (len(rows), jobs[k]["members"].shape[1], 3), dtype=torch.float64
+            )
+            gradient[found[:, 0].cpu(), found[:, 1].cpu()] = grad.detach().to("cpu", torch.float64)
+            pieces.append((energy.detach().to("cpu", torch.float64), gradient))
+        return pieces

@@ -1,0 +1,298 @@
+"""The numbers of the model MBE report, one function per section.
+
+Every function takes the per-parent results of
+:func:`~metatrain_mbe.interface.model_analysis.model_results` and returns plain
+JSON-able dicts. Units: energies eV, Ṽ eV/atom, gradients and forces eV/Å,
+distances Å.
+"""
+
+from __future__ import annotations
+
+import math
+
+import ase
+import torch
+from ase.data import chemical_symbols
+
+from ...expansion import BodyOrderTerms, SubsetPlan
+
+__all__ = [
+    "EPS_FLOAT32",
+    "baselines",
+    "dimer_curves",
+    "effective_e1",
+    "model_e1",
+    "order_rmse",
+    "per_parent",
+    "soap_distances",
+    "precision",
+    "with_e1",
+]
+
+#: machine epsilon of float32
+EPS_FLOAT32 = float(torch.finfo(torch.float32).eps)
+
+
+def _single_atoms(plan: SubsetPlan) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of the one-atom sub-clusters and the atom each holds."""
+    rows = torch.nonzero(plan.orders == 1).flatten()
+    atoms = torch.tensor([int(m).bit_length() - 1 for m in plan.masks[rows]], dtype=torch.long)
+    return rows, atoms
+
+
+def model_e1(results) -> dict[str, float]:
+    """The model's own isolated-atom energies (eV by symbol): its E(S) of the
+    one-atom sub-clusters."""
+    found: dict[str, list[float]] = {}
+    for r in results:
+        rows, atoms = _single_atoms(r.plan)
+        for row, atom in zip(rows.tolist(), atoms.tolist()):
+            found.setdefault(r.parent[atom].symbol, []).append(float(r.energies[row]))
+    return {symbol: sum(v) / len(v) for symbol, v in sorted(found.items())}
+
+
+def with_e1(
+    energies: torch.Tensor, plan: SubsetPlan, numbers, e1: dict[int, float]
+) -> torch.Tensor:
+    """``energies`` with the one-atom sub-clusters set to ``e1`` (eV by atomic number)."""
+    out = energies.clone()
+    rows, atoms = _single_atoms(plan)
+    out[rows] = torch.tensor([e1[int(numbers[a])] for a in atoms.tolist()], dtype=out.dtype)
+    return out
+
+
+def effective_e1(energies: torch.Tensor, plan: SubsetPlan, numbers) -> dict[int, float]:
+    """The "effective" E_1 of appendix C (eV by atomic number): the least-squares
+    fit of E(S) ≈ Σ_{i∈S} E_1(Z_i) over the sub-clusters with at least two atoms,
+    which zeroes the linear (cohesive, m·ε) term behind the alternating trend."""
+    numbers = torch.as_tensor(numbers)
+    species = sorted(set(numbers.tolist()))
+    rows = plan.orders >= 2
+    composition = plan.atom_membership()[rows].to(torch.float64) @ (
+        numbers.unsqueeze(1) == torch.tensor(species).unsqueeze(0)
+    ).to(torch.float64)
+    fit = torch.linalg.lstsq(composition, energies[rows].unsqueeze(1).to(torch.float64))
+    return {z: float(e) for z, e in zip(species, fit.solution.flatten())}
+
+
+def _mean_by_order(values: list[torch.Tensor]) -> dict[str, float]:
+    """Mean over parents of per-order values (index 0 is m = 1), orders >= 2."""
+    out: dict[str, float] = {}
+    longest = max(len(v) for v in values)
+    for m in range(2, longest + 1):
+        column = [float(v[m - 1]) for v in values if len(v) >= m]
+        out[str(m)] = sum(column) / len(column)
+    return out
+
+
+def _symbols(e1: dict[int, float]) -> dict[str, float]:
+    return {chemical_symbols[z]: value for z, value in sorted(e1.items())}
+
+
+def baselines(results, reference_e1: dict[str, float]) -> dict:
+    """Ṽ^(m) with each E_1 baseline: the reference's, the model's own, and the
+    effective one (per parent), for the model and, where labelled, the reference."""
+    own = {ase.data.atomic_numbers[s]: v for s, v in model_e1(results).items()}
+    given = {ase.data.atomic_numbers[s]: v for s, v in reference_e1.items()}
+    v_tilde: dict[str, dict[str, list[torch.Tensor]]] = {"model": {}, "reference": {}}
+    effective: dict[str, list[dict[int, float]]] = {"model": [], "reference": []}
+    for r in results:
+        numbers = r.parent.numbers
+        sources = {"model": r.energies}
+        if r.reference is not None:
+            sources["reference"] = r.reference.energies
+        for source, energies in sources.items():
+            fitted = effective_e1(energies, r.plan, numbers) if r.plan.max_order >= 2 else None
+            options = {"model": own, "reference": given, "effective": fitted}
+            if fitted is not None:
+                effective[source].append(fitted)
+            for name, e1 in options.items():
+                if e1 is None or not set(numbers.tolist()) <= set(e1):
+                    continue
+                shifted = BodyOrderTerms.from_energies(
+                    r.parent_id, r.plan, with_e1(energies, r.plan, numbers, e1)
+                )
+                v_tilde[source].setdefault(name, []).append(shifted.v_tilde())
+    return {
+        "e1": {
+            "reference": dict(reference_e1),
+            "model": model_e1(results),
+            **{
+                f"effective_{source}": _symbols(_average(fits))
+                for source, fits in effective.items()
+                if fits
+            },
+        },
+        "V_tilde": {
+            source: {name: _mean_by_order(values) for name, values in by_name.items()}
+            for source, by_name in v_tilde.items()
+            if by_name
+        },
+    }
+
+
+def _average(fits: list[dict[int, float]]) -> dict[int, float]:
+    keys = sorted({z for fit in fits for z in fit})
+    return {z: sum(f[z] for f in fits if z in f) / sum(z in f for f in fits) for z in keys}
+
+
+def order_rmse(results) -> dict:
+    """RMSE of the model's E(S) (per atom, eV/atom) and forces (eV/Å, over
+    components) on the labelled sub-clusters, per order m (m = N: the parents)."""
+    sums: dict[int, dict[str, float]] = {}
+    for r in results:
+        if r.reference is None:
+            continue
+        membership = r.plan.atom_membership()
+        error = (r.energies - r.reference.energies) / r.plan.orders.clamp(min=1)
+        for row in range(1, r.plan.n_subsets):
+            m = int(r.plan.orders[row])
+            entry = sums.setdefault(m, {"n": 0, "e2": 0.0, "f2": 0.0, "nf": 0})
+            entry["n"] += 1
+            entry["e2"] += float(error[row]) ** 2
+            if r.reference.gradients is not None:
+                diff = (r.gradients[row] - r.reference.gradients[row])[membership[row]]
+                entry["f2"] += float(diff.square().sum())
+                entry["nf"] += diff.numel()
+    return {
+        str(m): {
+            "n_subclusters": e["n"],
+            "energy_per_atom": math.sqrt(e["e2"] / e["n"]),
+            **({"forces": math.sqrt(e["f2"] / e["nf"])} if e["nf"] else {}),
+        }
+        for m, e in sorted(sums.items())
+    }
+
+
+def dimer_curves(results, evaluator, n_points: int = 80) -> dict:
+    """V^(2)(r) per species pair: the labelled dimers (reference and model
+    V(S) against distance) and the model's curve on a grid of distances."""
+    observed: dict[str, dict[str, list[float]]] = {}
+    pairs: set[tuple[str, str]] = set()
+    largest = 0.0
+    for r in results:
+        symbols = r.parent.get_chemical_symbols()
+        distances = r.parent.get_all_distances()
+        largest = max(largest, float(distances.max()))
+        for i in range(len(symbols)):
+            for j in range(i + 1, len(symbols)):
+                pairs.add(tuple(sorted((symbols[i], symbols[j]))))
+        if r.reference is None or r.plan.max_order < 2:
+            continue
+        reference_v = r.reference.terms().v
+        for row in torch.nonzero(r.plan.orders == 2).flatten().tolist():
+            mask = int(r.plan.masks[row])
+            i, j = [k for k in range(len(symbols)) if (mask >> k) & 1]
+            entry = observed.setdefault(
+                "-".join(sorted((symbols[i], symbols[j]))),
+                {"r": [], "reference": [], "model": []},
+            )
+            entry["r"].append(float(distances[i, j]))
+            entry["reference"].append(float(reference_v[row]))
+            entry["model"].append(float(r.terms.v[row]))
+    cutoff = getattr(evaluator, "cutoff", None) or largest
+    shortest = min((min(o["r"]) for o in observed.values()), default=0.5)
+    grid = torch.linspace(max(0.3, 0.8 * shortest), max(cutoff, largest), n_points)
+    out = {}
+    for a, b in sorted(pairs):
+        name = f"{a}-{b}"
+        dimers = [ase.Atoms([a, b], positions=[[0, 0, 0], [float(x), 0, 0]]) for x in grid]
+        plan = SubsetPlan(2)
+        evaluated = evaluator.evaluate(dimers, [plan] * len(dimers))
+        curve = [float(BodyOrderTerms.from_energies(0, plan, e).v[3]) for e, _ in evaluated]
+        out[name] = {"grid": {"r": grid.tolist(), "model": curve}, **observed.get(name, {})}
+    return out
+
+
+def precision(results, dtype: torch.dtype) -> dict:
+    """Round-off of V(S) and Ṽ^(m) expected from the model's precision.
+
+    V(S) of order m is an alternating sum of 2^m energies E(T); with random
+    round-off of relative size eps each, its noise is about
+    eps · |E| · 2^(m/2), and Ṽ^(m), a mean over C(N, m) terms divided by m,
+    about that / (m · sqrt(C(N, m))). ``|E|`` is the mean |E(S)| of order m.
+    """
+    eps = float(torch.finfo(dtype).eps)
+    orders: dict[str, dict[str, float]] = {}
+    max_order = max(r.plan.max_order for r in results)
+    for m in range(2, max_order + 1):
+        v_noise, tilde_noise = [], []
+        for r in results:
+            if r.plan.max_order < m:
+                continue
+            typical = float(r.energies[r.plan.orders == m].abs().mean())
+            noise = eps * typical * 2 ** (m / 2)
+            v_noise.append(noise)
+            tilde_noise.append(noise / (m * math.sqrt(r.plan.count(m))))
+        orders[str(m)] = {
+            "V": sum(v_noise) / len(v_noise),
+            "V_tilde": sum(tilde_noise) / len(tilde_noise),
+        }
+    out = {"dtype": str(dtype).removeprefix("torch."), "eps": eps, "orders": orders}
+    if dtype != torch.float64:
+        worst = max(orders.values(), key=lambda o: o["V"]) if orders else {"V": 0.0}
+        out["warning"] = (
+            f"the model computes in {out['dtype']}: the analysis is float64 but each "
+            f"E(S) carries round-off ~{eps:.1e}·|E|, so V(S) of the highest order is "
+            f"uncertain by ~{worst['V']:.2e} eV (see the table per order)"
+        )
+    return out
+
+
+def per_parent(results, group_by: str | None) -> list[dict]:
+    """Ṽ^(m) and |dṼ^(m)/dr| of each parent (index 0 is m = 1), model and
+    reference, with its group."""
+    rows = []
+    for r in results:
+        row = {
+            "parent": r.parent_id,
+            "group": None if group_by is None else str(r.parent.info.get(group_by)),
+            "n_atoms": len(r.parent),
+            "model": {
+                "V_tilde": r.terms.v_tilde().tolist(),
+                "dV_tilde": r.terms.dv_tilde().tolist(),
+            },
+        }
+        if r.reference is not None:
+            terms = r.reference.terms()
+            row["reference"] = {"V_tilde": terms.v_tilde().tolist()}
+            if terms.dv is not None:
+                row["reference"]["dV_tilde"] = terms.dv_tilde().tolist()
+        rows.append(row)
+    return rows
+
+
+def soap_distances(results, training_frames: list[ase.Atoms], cutoff: float | None) -> dict:
+    """Per order, the mean and largest SOAP distance of the sub-clusters to the
+    nearest training structure (:mod:`~metatrain_mbe.compute.soap_distance`).
+
+    The row of order N holds the parents themselves: the in-distribution scale.
+    """
+    from ...compute.soap_distance import mean_soap, nearest_distances
+
+    species = sorted(
+        {int(z) for a in training_frames for z in a.numbers}
+        | {int(z) for r in results for z in r.parent.numbers}
+    )
+    radius = cutoff or 5.0
+    training = mean_soap(training_frames, species, radius)
+    structures, orders = [], []
+    for r in results:
+        members = r.plan.atom_membership()
+        for row in range(1, r.plan.n_subsets):
+            structures.append(r.parent[torch.nonzero(members[row]).flatten().tolist()])
+            orders.append(int(r.plan.orders[row]))
+    distances = nearest_distances(mean_soap(structures, species, radius), training)
+    orders = torch.tensor(orders)
+    return {
+        "cutoff": radius,
+        "n_training": len(training_frames),
+        "orders": {
+            str(m): {
+                "mean": float(distances[orders == m].mean()),
+                "max": float(distances[orders == m].max()),
+                "n_subclusters": int((orders == m).sum()),
+            }
+            for m in sorted(set(orders.tolist()))
+        },
+    }

@@ -1,0 +1,96 @@
+"""The batched evaluator against metatomic's ase calculator, one sub-cluster at a time."""
+
+import ase
+import numpy as np
+import pytest
+import torch
+from ase.calculators.lj import LennardJones
+
+from metatrain_mbe.compute.ase_evaluator import CalculatorEvaluator
+from metatrain_mbe.compute.evaluator import STRATEGIES, ModelEvaluator
+from metatrain_mbe.expansion import BodyOrderTerms, SubsetPlan, truncated_energy
+
+from ..conftest import hydrogen_cluster
+from ..models import ARCHITECTURES
+
+
+def parents():
+    """A 5-atom cluster with one atom 20 Å away (sub-clusters without any
+    neighbour inside the cutoff), and a 3-atom cluster (mixed sizes)."""
+    far = hydrogen_cluster(4, seed=3)
+    far += ase.Atoms("H", positions=[[20.0, 0.0, 0.0]])
+    return [far, hydrogen_cluster(3, seed=5)]
+
+
+@pytest.fixture(scope="module")
+def one_by_one(calculators):
+    """E(S) and dE(S)/dr of every sub-cluster through the ase calculator."""
+    return {
+        name: CalculatorEvaluator(calc).evaluate(parents(), [SubsetPlan(len(p)) for p in parents()])
+        for name, calc in calculators.items()
+    }
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_batched_matches_ase_calculator(tiny_models, one_by_one, name, strategy):
+    # batch_size 6 < 31 + 7 sub-clusters: several calls, one spanning both parents
+    evaluator = ModelEvaluator(tiny_models[name], batch_size=6, strategy=strategy)
+    plans = [SubsetPlan(len(p)) for p in parents()]
+    batched = evaluator.evaluate(parents(), plans)
+    for plan, (energies, gradients), (ref_e, ref_g) in zip(plans, batched, one_by_one[name]):
+        assert energies.dtype == torch.float64
+        assert energies.shape == (plan.n_subsets,)
+        assert gradients.shape == (plan.n_subsets, plan.n_atoms, 3)
+        torch.testing.assert_close(energies, ref_e, atol=1e-8, rtol=0)
+        torch.testing.assert_close(gradients, ref_g, atol=1e-8, rtol=0)
+        # the Möbius-inverted terms agree too
+        v = BodyOrderTerms.from_energies(0, plan, energies, gradients)
+        w = BodyOrderTerms.from_energies(0, plan, ref_e, ref_g)
+        torch.testing.assert_close(v.v, w.v, atol=1e-8, rtol=0)
+        torch.testing.assert_close(v.dv, w.dv, atol=1e-8, rtol=0)
+        # the model is not a pair potential: higher orders do not vanish
+        assert v.v[plan.orders == 3].abs().max() > 1e-8
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_full_order_reproduces_the_model(tiny_models, calculators, name):
+    parent = hydrogen_cluster(6, seed=11)
+    plan = SubsetPlan(6)
+    (energies, gradients), = ModelEvaluator(tiny_models[name]).evaluate([parent], [plan])
+    terms = BodyOrderTerms.from_energies(0, plan, energies, gradients)
+    atoms = parent.copy()
+    atoms.calc = calculators[name]
+    assert float(truncated_energy(terms.v, plan, 6)) == pytest.approx(
+        atoms.get_potential_energy(), abs=1e-8
+    )
+    np.testing.assert_allclose(-terms.dv.sum(0).numpy(), atoms.get_forces(), atol=1e-8)
+    # a far-away atom: the model's own E_1, the same for every atom
+    single = ase.Atoms("H", positions=[[0.0, 0.0, 0.0]])
+    single.calc = calculators[name]
+    assert energies[plan.orders == 1] == pytest.approx(single.get_potential_energy(), abs=1e-8)
+
+
+def test_single_atom_parent_and_auto_strategy(tiny_models):
+    evaluator = ModelEvaluator(tiny_models["pet"], strategy="auto")
+    plans = [SubsetPlan(1), SubsetPlan(4, max_order=2)]
+    results = evaluator.evaluate([ase.Atoms("H"), hydrogen_cluster(4)], plans)
+    assert evaluator.strategy in STRATEGIES
+    assert set(evaluator.timings) == set(STRATEGIES)
+    (e_single, g_single), (e_trunc, _) = results
+    assert e_single[1] == pytest.approx(float(e_trunc[1]), abs=1e-10)
+    assert g_single.abs().max() < 1e-10
+    # truncated plan rows equal the same rows of a complete plan
+    (e_full, _), = evaluator.evaluate([hydrogen_cluster(4)], [SubsetPlan(4)])
+    torch.testing.assert_close(e_trunc, e_full[plans[1].masks], atol=1e-10, rtol=0)
+
+
+def test_calculator_evaluator_on_a_pair_potential():
+    parent = hydrogen_cluster(5, seed=2)
+    plan = SubsetPlan(5)
+    calc = LennardJones(sigma=0.7, epsilon=0.1, rc=100.0, smooth=False)
+    (energies, gradients), = CalculatorEvaluator(calc).evaluate([parent], [plan])
+    terms = BodyOrderTerms.from_energies(0, plan, energies, gradients)
+    assert terms.v[plan.orders >= 3].abs().max() < 1e-10
+    assert terms.dv[plan.orders >= 3].abs().max() < 1e-9
+    assert terms.v[plan.orders == 2].abs().min() > 0
