@@ -1,3 +1,4 @@
+import ase.io
 import numpy as np
 import pytest
 import torch
@@ -159,3 +160,35 @@ def test_periodic_systems_are_refused(tmp_path, tiny_models):
     atoms.pbc = True
     with pytest.raises(Exception, match="non-periodic"):
         wrapped.run_model(atoms, BY_ORDER)
+
+
+@pytest.mark.parametrize("name", ["soap_bpnn", "experimental.mace"])
+def test_mbe_output_equals_the_analysis(tmp_path, tiny_models, name):
+    """The exported output and `mtt-mbe analyze --model` give the same sums."""
+    import metatensor.torch as mts
+
+    inner_path = tiny_models[name]
+    wrapped = calculator(export(inner_path, tmp_path / "mbe.pt"))
+    parent = hydrogen_cluster(6, seed=7)
+    ase.io.write(tmp_path / "parent.xyz", parent, format="extxyz")
+    out = tmp_path / "analysis"
+    assert (
+        main(
+            [
+                "analyze",
+                str(tmp_path / "parent.xyz"),
+                "--model",
+                str(inner_path),
+                "-e",
+                str(inner_path.parent / "extensions"),
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    energy = mts.load(str(out / "model" / "mbe_energy.mts"))
+    analysed = torch.stack([block.values.sum() for block in energy.blocks()])
+    parent = ase.io.read(tmp_path / "parent.xyz")  # the positions analysed (1e-8 Å)
+    by_order = wrapped.run_model(parent, BY_ORDER)[ENERGY_BY_ORDER].block().values[0]
+    assert torch.allclose(by_order, analysed, atol=1e-9, rtol=0)
