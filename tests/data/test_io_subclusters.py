@@ -50,7 +50,7 @@ def test_orders():
     assert parse_orders("2:4,7") == [2, 3, 4, 7]
     with pytest.raises(MBEInputError, match="must select orders in 2..7"):
         parse_orders("2:8", 7)
-    with pytest.raises(MBEInputError, match="not an order range"):
+    with pytest.raises(MBEInputError, match="not a range such as 2:7"):
         parse_orders("two")
 
 
@@ -68,3 +68,15 @@ def test_periodic_parent_is_refused():
     atoms.info["_source"] = "bulk.xyz:frame 3"
     with pytest.raises(MBEInputError, match=r"bulk.xyz:frame 3: field 'pbc' is periodic"):
         assign_parent_ids([atoms])
+
+
+def test_labels_survive_writing(tmp_path):
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    atoms = random_cluster(3, np.random.default_rng(2))
+    forces = np.arange(9.0).reshape(3, 3)
+    atoms.calc = SinglePointCalculator(atoms, energy=-1.5, forces=forces)
+    write_structures(tmp_path / "l.xyz", [atoms])
+    (back,) = read_structures(tmp_path / "l.xyz")
+    assert back.get_potential_energy() == -1.5
+    np.testing.assert_array_equal(back.get_forces(), forces)

@@ -19,6 +19,7 @@ from .subclusters import (
     enumerate_subclusters,
     isolated_atoms,
     parse_orders,
+    parse_ranges,
 )
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "isolated_atoms",
     "parse_e1",
     "parse_orders",
+    "parse_ranges",
     "read_structures",
     "resolve_e1",
     "write_structures",

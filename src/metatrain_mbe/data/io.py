@@ -68,10 +68,10 @@ def write_structures(path: str | os.PathLike, frames: list[ase.Atoms]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     clean = []
     for atoms in frames:
-        atoms = atoms.copy()
-        atoms.calc = None if atoms.calc is None else _copy_results(atoms)
-        atoms.info.pop("_source", None)
-        clean.append(atoms)
+        copy = atoms.copy()  # ase drops the calculator: keep its results
+        copy.calc = None if atoms.calc is None else _copy_results(atoms, copy)
+        copy.info.pop("_source", None)
+        clean.append(copy)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -82,10 +82,10 @@ def write_structures(path: str | os.PathLike, frames: list[ase.Atoms]) -> None:
             os.unlink(tmp)
 
 
-def _copy_results(atoms: ase.Atoms):
+def _copy_results(atoms: ase.Atoms, copy: ase.Atoms):
     from ase.calculators.singlepoint import SinglePointCalculator
 
-    return SinglePointCalculator(atoms, **dict(atoms.calc.results))
+    return SinglePointCalculator(copy, **dict(atoms.calc.results))
 
 
 def describe(atoms: ase.Atoms) -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "enumerate_subclusters",
     "isolated_atoms",
     "parse_orders",
+    "parse_ranges",
 ]
 
 
@@ -64,22 +65,28 @@ def assign_parent_ids(parents: list[ase.Atoms]) -> list[ase.Atoms]:
     return parents
 
 
-def parse_orders(text: str, n_max: int | None = None) -> list[int]:
-    """Parse an order range like ``"2:7"``, ``"3"`` or ``"2,4"`` (inclusive).
+def parse_ranges(text: str, option: str) -> list[int]:
+    """Parse inclusive integer ranges like ``"2:7"``, ``"3"`` or ``"0:11,200:211"``.
 
-    >>> parse_orders("2:4")
-    [2, 3, 4]
+    >>> parse_ranges("2:4,9", "--orders")
+    [2, 3, 4, 9]
     """
-    orders: set[int] = set()
+    values: set[int] = set()
     try:
         for part in text.split(","):
             if ":" in part:
                 low, high = part.split(":")
-                orders.update(range(int(low), int(high) + 1))
+                values.update(range(int(low), int(high) + 1))
             else:
-                orders.add(int(part))
+                values.add(int(part))
     except ValueError:
-        raise MBEInputError(f"--orders: '{text}' is not an order range such as 2:7")
+        raise MBEInputError(f"{option}: '{text}' is not a range such as 2:7 or 0:11,200:211")
+    return sorted(values)
+
+
+def parse_orders(text: str, n_max: int | None = None) -> list[int]:
+    """Parse sub-cluster orders (:func:`parse_ranges`), all >= 2 and <= ``n_max``."""
+    orders = parse_ranges(text, "--orders")
     if not orders or min(orders) < 2 or (n_max is not None and max(orders) > n_max):
         limit = f"2..{n_max}" if n_max is not None else ">= 2"
         raise MBEInputError(f"--orders: '{text}' must select orders in {limit}")

@@ -9,9 +9,11 @@ from ...data import (
     enumerate_subclusters,
     isolated_atoms,
     parse_orders,
+    parse_ranges,
     read_structures,
     write_structures,
 )
+from ...errors import MBEInputError
 
 
 def add_parser(subparsers) -> None:
@@ -21,8 +23,8 @@ def add_parser(subparsers) -> None:
         help="enumerate the sub-clusters of parent clusters",
         description=(
             "Write every m-atom subset of each parent as a structure with mbe_parent, "
-            "mbe_atoms and mbe_order, followed by nothing else unless asked: label the "
-            "output with any code, then run `mtt-mbe analyze` on it."
+            "mbe_atoms and mbe_order: label the output with any code (or `mtt-mbe label`), "
+            "then run `mtt-mbe analyze` on it."
         ),
     )
     parser.add_argument("parents", help="extended XYZ of parent clusters")
@@ -30,6 +32,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--orders", default=None, help="sub-cluster sizes, e.g. 2:7 (default: 2 to N-1)"
     )
+    parser.add_argument("--ids", help="only these parents (mbe_parent ids), e.g. 0:11,200:211")
     parser.add_argument(
         "--with-parents",
         action="store_true",
@@ -42,6 +45,13 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Enumerate and write the sub-clusters."""
     parents = assign_parent_ids(read_structures(args.parents))
+    if args.ids is not None:
+        wanted = set(parse_ranges(args.ids, "--ids"))
+        parents = [p for p in parents if int(p.info["mbe_parent"]) in wanted]
+        if not parents:
+            raise MBEInputError(
+                f"{args.parents}: no parent has an mbe_parent id in --ids {args.ids}"
+            )
     largest = max(len(p) for p in parents)
     orders = None if args.orders is None else parse_orders(args.orders, largest - 1)
     subs = enumerate_subclusters(parents, orders)

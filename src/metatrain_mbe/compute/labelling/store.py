@@ -1,0 +1,81 @@
+"""A resumable store of labels: one SQLite (ase.db) row per distinct structure.
+
+Rows are keyed by :func:`structure_key`, a hash of the atomic numbers, the
+positions (rounded to 1e-8 Å) and the calculator's description, so the same
+structure labelled with the same settings is computed once, and a killed run
+finds every result it had committed. Each result is committed as soon as it
+arrives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import ase
+import ase.db
+import numpy as np
+from ase.calculators.singlepoint import SinglePointCalculator
+
+__all__ = ["LabelStore", "calculator_description", "structure_key"]
+
+
+def structure_key(atoms: ase.Atoms, calculator: str) -> str:
+    """Hash of numbers, positions (1e-8 Å) and the calculator description.
+
+    >>> a = ase.Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]])
+    >>> structure_key(a, "pyscf") == structure_key(a.copy(), "pyscf")
+    True
+    """
+    digest = hashlib.sha256()
+    digest.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
+    digest.update(np.round(np.asarray(atoms.positions, dtype=np.float64), 8).tobytes())
+    digest.update(calculator.encode())
+    return digest.hexdigest()[:32]
+
+
+class LabelStore:
+    """Labels by structure key, in an ase.db SQLite file.
+
+    :param path: database file (created when missing).
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = ase.db.connect(str(self.path), type="db", append=True)
+
+    def done(self) -> dict[str, dict]:
+        """Every stored row: ``{key: {"status", "energy", "forces", "error"}}``."""
+        rows = {}
+        for row in self.db.select():
+            entry = {"status": row.status, "error": row.get("error", "")}
+            if row.status == "ok":
+                entry["energy"] = row.energy
+                entry["forces"] = row.forces
+            rows[row.key] = entry
+        return rows
+
+    def put(self, key: str, atoms: ase.Atoms, result: dict) -> None:
+        """Commit one result: ``{"energy", "forces", "strategy"}`` or ``{"error"}``."""
+        atoms = ase.Atoms(numbers=atoms.numbers, positions=atoms.positions)
+        existing = [row.id for row in self.db.select(key=key)]
+        if existing:
+            self.db.delete(existing)
+        if "error" in result:
+            self.db.write(atoms, key=key, status="failed", error=result["error"][:500])
+        else:
+            atoms.calc = SinglePointCalculator(
+                atoms, energy=result["energy"], forces=np.asarray(result["forces"])
+            )
+            self.db.write(atoms, key=key, status="ok", strategy=result.get("strategy", ""))
+
+    def describe(self) -> str:
+        """A one-line description (for messages)."""
+        return f"{self.path} ({self.db.count()} structures)"
+
+
+def calculator_description(name: str, kwargs: dict) -> str:
+    """A stable text for a calculator and its arguments (part of the key)."""
+    return json.dumps({"calculator": name, **kwargs}, sort_keys=True, default=str)

@@ -1,0 +1,142 @@
+"""``mtt-mbe label``: reference energies and forces, parallel and resumable."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from ...compute.labelling import LabelStore, calculator_description, run_tasks, structure_key
+from ...data import PARENT_KEY, describe, read_structures, write_structures
+from ...errors import MBEInputError
+
+#: exit code when some structures could not be labelled
+FAILED = 3
+
+
+def add_parser(subparsers) -> None:
+    """Register ``label``."""
+    parser = subparsers.add_parser(
+        "label",
+        help="label structures with PySCF or any ase calculator",
+        description=(
+            "Compute energies (eV) and forces (eV/Å) of every structure, in parallel, "
+            "committing each result to a store (SQLite) so that a killed run resumes "
+            "where it stopped. Writes the labelled structures to OUT; exits with code "
+            f"{FAILED} when some structures failed (they are listed, with the parents "
+            "they leave incomplete)."
+        ),
+    )
+    parser.add_argument("structures", help="extended XYZ to label")
+    parser.add_argument("-o", "--output", required=True, help="labelled extended XYZ to write")
+    parser.add_argument(
+        "--calculator",
+        default="pyscf",
+        help="'pyscf' (UKS DFT) or an ase calculator as module:Class (default %(default)s)",
+    )
+    parser.add_argument(
+        "--calc-kwargs", default="{}", help="JSON keyword arguments of the calculator"
+    )
+    pyscf = parser.add_argument_group("PySCF (the paper's physics by default)")
+    pyscf.add_argument("--xc", default="pbe", help="functional (default %(default)s)")
+    pyscf.add_argument("--basis", default="cc-pvdz", help="basis set (default %(default)s)")
+    pyscf.add_argument(
+        "--smearing",
+        type=float,
+        default=0.025,
+        help="Gaussian smearing in eV (default %(default)s)",
+    )
+    pyscf.add_argument("--spin", type=int, help="2S (default: lowest for the electron count)")
+    pyscf.add_argument("--grid-level", type=int, default=3, help="DFT grid level (default 3)")
+    parser.add_argument("--workers", type=int, default=1, help="local worker processes")
+    parser.add_argument("--scheduler", help="Dask distributed scheduler address")
+    parser.add_argument("--store", help="SQLite store (default: OUTPUT.db)")
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="compute again what failed before"
+    )
+    parser.set_defaults(func=run)
+
+
+def _calculator(args: argparse.Namespace) -> tuple[str, dict]:
+    try:
+        kwargs = json.loads(args.calc_kwargs)
+    except json.JSONDecodeError as error:
+        raise MBEInputError(f"--calc-kwargs: not JSON ({error})")
+    if not isinstance(kwargs, dict):
+        raise MBEInputError("--calc-kwargs: must be a JSON object")
+    if args.calculator == "pyscf":
+        kwargs = {
+            "xc": args.xc,
+            "basis": args.basis,
+            "smearing": args.smearing,
+            "spin": args.spin,
+            "grid_level": args.grid_level,
+            **kwargs,
+        }
+    elif ":" not in args.calculator:
+        raise MBEInputError(f"--calculator: '{args.calculator}' is neither pyscf nor module:Class")
+    return args.calculator, kwargs
+
+
+def run(args: argparse.Namespace) -> int:
+    """Label every structure not in the store yet, then write the output."""
+    from tqdm import tqdm
+
+    name, kwargs = _calculator(args)
+    frames = read_structures(args.structures)
+    if name == "pyscf":
+        for atoms in frames:
+            if np.any(atoms.pbc):
+                raise MBEInputError(
+                    f"{describe(atoms)}: field 'pbc' is periodic; PySCF labels finite clusters"
+                )
+    description = calculator_description(name, kwargs)
+    keys = [structure_key(atoms, description) for atoms in frames]
+    store = LabelStore(args.store or f"{args.output}.db")
+    done = store.done()
+    todo: dict[str, object] = {}
+    for key, atoms in zip(keys, frames):
+        known = done.get(key)
+        if key not in todo and (known is None or (known["status"] != "ok" and args.retry_failed)):
+            todo[key] = atoms
+    print(
+        f"{len(frames)} structures, {len(set(keys))} distinct, {len(todo)} to compute; "
+        f"store {store.describe()}"
+    )
+    tasks = [
+        (key, a.numbers.tolist(), a.positions.tolist(), name, kwargs) for key, a in todo.items()
+    ]
+    for key, result in tqdm(
+        run_tasks(tasks, args.workers, args.scheduler),
+        total=len(tasks),
+        desc="label",
+        unit="structure",
+    ):
+        store.put(key, todo[key], result)
+
+    done = store.done()
+    labelled, failed = [], []
+    for key, atoms in zip(keys, frames):
+        entry = done[key]
+        if entry["status"] == "ok":
+            atoms = atoms.copy()
+            atoms.calc = SinglePointCalculator(
+                atoms, energy=entry["energy"], forces=entry["forces"]
+            )
+            labelled.append(atoms)
+        else:
+            failed.append((atoms, entry["error"]))
+    write_structures(args.output, labelled)
+    print(f"wrote {len(labelled)} labelled structures to {args.output}")
+    if not failed:
+        return 0
+    print(f"{len(failed)} structures failed:", file=sys.stderr)
+    for atoms, error in failed:
+        print(f"  {describe(atoms)}: {error}", file=sys.stderr)
+    parents = sorted({int(a.info[PARENT_KEY]) for a, _ in failed if PARENT_KEY in a.info})
+    if parents:
+        print(f"incomplete parents (mbe_parent): {parents}", file=sys.stderr)
+    return FAILED

@@ -1,0 +1,177 @@
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import ase
+import ase.io
+import numpy as np
+import pytest
+
+pytest.importorskip("pyscf")
+
+from metatrain_mbe.compute.labelling import LabelStore, PySCFCalculator, spin_of  # noqa: E402
+from metatrain_mbe.interface.cli import main  # noqa: E402
+
+FAST = {"basis": "sto-3g", "smearing": 0.025, "grid_level": 1}
+
+
+def chain(n, spacing=0.9, seed=0):
+    rng = np.random.default_rng(seed)
+    positions = np.zeros((n, 3))
+    positions[:, 0] = np.arange(n) * spacing
+    return ase.Atoms("H" * n, positions=positions + rng.normal(scale=0.05, size=(n, 3)))
+
+
+def test_spin_rule():
+    assert [spin_of([1] * n) for n in range(1, 5)] == [1, 0, 1, 0]
+    calc = PySCFCalculator(**FAST)
+    atoms = chain(3)
+    atoms.calc = calc
+    atoms.get_potential_energy()
+    assert calc.strategy == "diis"
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_forces_are_minus_the_energy_gradient(n):
+    # grid level 3: coarser grids move with the atoms and spoil finite differences
+    settings = {**FAST, "grid_level": 3}
+    atoms = chain(n, seed=n)
+    atoms.calc = PySCFCalculator(**settings)
+    forces = atoms.get_forces()
+    delta = 1e-4
+    for atom, axis in [(0, 0), (n - 1, 1)]:
+        energies = []
+        for sign in (1, -1):
+            moved = atoms.copy()
+            moved.positions[atom, axis] += sign * delta
+            moved.calc = PySCFCalculator(**settings)
+            energies.append(moved.get_potential_energy())
+        assert forces[atom, axis] == pytest.approx(
+            -(energies[0] - energies[1]) / (2 * delta), abs=2e-4
+        )
+
+
+def _label_args(path, out, store, *extra):
+    return [
+        "label",
+        str(path),
+        "-o",
+        str(out),
+        "--store",
+        str(store),
+        "--basis",
+        "sto-3g",
+        "--grid-level",
+        "1",
+        *extra,
+    ]
+
+
+def test_identical_inputs_once_and_failures_recorded(tmp_path, capsys):
+    frames = [chain(2), chain(3), chain(2), chain(4)]
+    frames[1].info["mbe_parent"] = 7
+    ase.io.write(tmp_path / "in.xyz", frames, format="extxyz")
+    # an even electron count cannot have 2S = 1: those structures fail
+    code = main(
+        _label_args(tmp_path / "in.xyz", tmp_path / "out.xyz", tmp_path / "s.db", "--spin", "1")
+    )
+    assert code == 3
+    out = ase.io.read(tmp_path / "out.xyz", ":")
+    assert [len(a) for a in out] == [3]
+    error = capsys.readouterr().err
+    assert "3 structures failed" in error and "frame 3" in error
+    rows = LabelStore(tmp_path / "s.db").done()
+    assert len(rows) == 3  # chain(2) twice: one row
+    assert sorted(r["status"] for r in rows.values()) == ["failed", "failed", "ok"]
+
+
+def _rows(path):
+    try:
+        with sqlite3.connect(path) as db:
+            return db.execute("select count(*) from systems").fetchone()[0]
+    except sqlite3.OperationalError:  # the table is not created yet
+        return 0
+
+
+def test_killed_run_resumes_without_duplicates(tmp_path):
+    frames = [chain(2 + k % 2, spacing=0.8 + 0.02 * k) for k in range(20)]
+    ase.io.write(tmp_path / "in.xyz", frames, format="extxyz")
+    command = [
+        sys.executable,
+        "-m",
+        "metatrain_mbe",
+        *_label_args(tmp_path / "in.xyz", tmp_path / "out.xyz", tmp_path / "s.db"),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        command,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        assert process.poll() is None, "the label run ended before it was killed"
+        if (tmp_path / "s.db").exists() and _rows(tmp_path / "s.db") >= 5:
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_at = _rows(tmp_path / "s.db")
+    assert 5 <= killed_at < 20, "the run must be killed half-way"
+    assert not (tmp_path / "out.xyz").exists()
+
+    assert main(_label_args(tmp_path / "in.xyz", tmp_path / "out.xyz", tmp_path / "s.db")) == 0
+    assert main(_label_args(tmp_path / "in.xyz", tmp_path / "ref.xyz", tmp_path / "r.db")) == 0
+    assert _rows(tmp_path / "s.db") == 20
+    resumed = ase.io.read(tmp_path / "out.xyz", ":")
+    reference = ase.io.read(tmp_path / "ref.xyz", ":")
+    for a, b in zip(resumed, reference, strict=True):
+        assert a.get_potential_energy() == pytest.approx(b.get_potential_energy(), abs=1e-8)
+        np.testing.assert_allclose(a.get_forces(), b.get_forces(), atol=1e-6)
+
+
+def test_any_ase_calculator_and_bad_options(tmp_path, capsys):
+    frames = [chain(3)]
+    ase.io.write(tmp_path / "in.xyz", frames, format="extxyz")
+    assert (
+        main(
+            [
+                "label",
+                str(tmp_path / "in.xyz"),
+                "-o",
+                str(tmp_path / "lj.xyz"),
+                "--calculator",
+                "ase.calculators.lj:LennardJones",
+                "--calc-kwargs",
+                '{"sigma": 0.7, "epsilon": 0.01}',
+            ]
+        )
+        == 0
+    )
+    labelled = ase.io.read(tmp_path / "lj.xyz")
+    assert labelled.get_potential_energy() != 0
+    assert (
+        main(
+            [
+                "label",
+                str(tmp_path / "in.xyz"),
+                "-o",
+                str(tmp_path / "x.xyz"),
+                "--calc-kwargs",
+                "{not json",
+            ]
+        )
+        == 2
+    )
+    assert "--calc-kwargs: not JSON" in capsys.readouterr().err
+    periodic = chain(2)
+    periodic.cell, periodic.pbc = np.eye(3) * 5, True
+    ase.io.write(tmp_path / "p.xyz", [periodic], format="extxyz")
+    assert main(["label", str(tmp_path / "p.xyz"), "-o", str(tmp_path / "y.xyz")]) == 2
+    assert "field 'pbc' is periodic" in capsys.readouterr().err
+    assert not (tmp_path / "x.xyz").exists() and not (tmp_path / "y.xyz").exists()
