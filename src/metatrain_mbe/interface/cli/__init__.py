@@ -17,7 +17,7 @@ from ...errors import MBEInputError
 __all__ = ["main"]
 
 #: sub-command modules, in the order ``mtt-mbe --help`` lists them
-_COMMANDS = ["subclusters", "analyze", "eval", "export"]
+_COMMANDS = ["bulk", "sample", "subclusters", "label", "analyze", "eval", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +43,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     return int(code or 0)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
