@@ -33,7 +33,7 @@ _BOND = 0.74  # Å, H2 bond length
 def density(atoms: ase.Atoms) -> float:
     """Mass density of a periodic frame in g/cm³."""
     grams = atoms.get_masses().sum() * _amu * 1e3
-    return grams / (atoms.get_volume() * 1e-24)
+    return float(grams / (atoms.get_volume() * 1e-24))
 
 
 def hydrogen_bulk(regime: str, n_atoms: int = 64, seed: int = 0) -> ase.Atoms:

@@ -4,7 +4,7 @@
 >>> parent = ase.Atoms("H3", positions=[[0, 0, 0], [0, 0, 1], [0, 1, 0]])
 >>> parents = assign_parent_ids([parent])
 >>> subs = enumerate_subclusters(parents, orders=[2])
->>> [(s.info["mbe_parent"], list(s.info["mbe_atoms"])) for s in subs]
+>>> [(s.info["mbe_parent"], s.info["mbe_atoms"].tolist()) for s in subs]
 [(0, [0, 1]), (0, [0, 2]), (0, [1, 2])]
 """
 
