@@ -10,6 +10,7 @@ results of ase (or the info / arrays keys given).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -24,6 +25,7 @@ __all__ = [
     "ATOMS_KEY",
     "ORDER_KEY",
     "PARENT_KEY",
+    "atomic_path",
     "describe",
     "get_energy",
     "get_forces",
@@ -64,18 +66,31 @@ def read_structures(path: str | os.PathLike) -> list[ase.Atoms]:
 
 def write_structures(path: str | os.PathLike, frames: list[ase.Atoms]) -> None:
     """Write frames as extended XYZ, atomically (a temporary file renamed)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     clean = []
     for atoms in frames:
         copy = atoms.copy()  # ase drops the calculator: keep its results
         copy.calc = None if atoms.calc is None else _copy_results(atoms, copy)
         copy.info.pop("_source", None)
         clean.append(copy)
+    with atomic_path(path) as tmp:
+        ase.io.write(tmp, clean, format="extxyz")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path next to ``path``; on success it becomes ``path``
+    (with the permissions of a newly created file), on error it is deleted, so
+    a reader never sees a half-written file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        ase.io.write(tmp, clean, format="extxyz")
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import metatomic.torch as mta
 
 from ..compute.evaluator import load_model
+from ..data.io import atomic_path
 from ..errors import MBEInputError
 from .wrapper import ENERGY_BY_ORDER, MBEModel
 
@@ -74,11 +74,6 @@ def export_mbe_model(
     )
     exported = mta.AtomisticModel(wrapper, new_metadata, new_capabilities)
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.name}.tmp")
-    try:
-        exported.save(str(partial), collect_extensions=str(output.parent / "extensions"))
-        os.replace(partial, output)
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic_path(output) as partial:
+        exported.save(partial, collect_extensions=str(output.parent / "extensions"))
     return exported
