@@ -17,7 +17,7 @@ from ...errors import MBEInputError
 __all__ = ["main"]
 
 #: sub-command modules, in the order ``mtt-mbe --help`` lists them
-_COMMANDS = ["bulk", "sample", "subclusters", "label", "analyze", "eval", "export"]
+_COMMANDS = ["bulk", "sample", "subclusters", "label", "analyze", "train", "eval", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,141 @@
+"""Sub-cluster augmentation: inject complete labelled sub-cluster sets into a
+training set, a proportion at a time.
+
+The proportion ``p`` is the fraction of the available labelled sub-clusters
+(those of the training parents, restricted to the chosen orders) that is
+injected. It is taken parent by parent: a parent's set of sub-clusters is
+injected completely or not at all. With ``stratify_by`` each group (e.g. density
+regime) contributes its own share ``p``; the number of parents per group follows
+the largest-remainder rule, so for parents of equal size the injected count is
+within half a set of ``p`` times the available count.
+
+>>> import ase
+>>> from metatrain_mbe.data.subclusters import enumerate_subclusters
+>>> parents = [ase.Atoms("H3", positions=[[0, 0, 0], [0, 0, 1], [0, 1, 0]],
+...                      info={"mbe_parent": k}) for k in range(4)]
+>>> sets = subcluster_sets(enumerate_subclusters(parents), parents)
+>>> chosen = select_parents(sets, parents, proportion=0.5, seed=0)
+>>> len(chosen), sum(len(sets[pid]) for pid in chosen)
+(2, 6)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+
+import ase
+import numpy as np
+
+from ..errors import MBEInputError
+from .io import PARENT_KEY, describe, subcluster_atoms
+from .splitting import group_parents
+
+__all__ = ["injected_subclusters", "select_parents", "subcluster_sets"]
+
+
+def subcluster_sets(
+    subclusters: list[ase.Atoms],
+    parents: list[ase.Atoms],
+    orders: Collection[int] | None = None,
+) -> dict[int, list[ase.Atoms]]:
+    """Group sub-clusters into complete sets, one per parent id.
+
+    :param subclusters: structures with ``mbe_parent`` and ``mbe_atoms``.
+    :param parents: every parent the sub-clusters may refer to.
+    :param orders: sub-cluster sizes m to keep (default: 2 .. N-1 of each
+        parent); other sizes are dropped.
+    :return: for each parent with at least one kept sub-cluster, its sub-clusters
+        sorted by order then atom indices.
+    :raises MBEInputError: for a sub-cluster whose parent is missing, a duplicate,
+        or a set missing some sub-cluster of a requested order (the request asks
+        for more than is labelled).
+    """
+    by_id = {int(p.info[PARENT_KEY]): p for p in parents}
+    members: dict[int, dict[tuple[int, ...], ase.Atoms]] = {}
+    for atoms in subclusters:
+        pid = int(atoms.info[PARENT_KEY])
+        if pid not in by_id:
+            raise MBEInputError(
+                f"{describe(atoms)}: field '{PARENT_KEY}'={pid} names no parent of the "
+                "training, validation or test sets"
+            )
+        n = len(by_id[pid])
+        if len(atoms) >= n or (orders is not None and len(atoms) not in orders):
+            continue
+        indices = tuple(subcluster_atoms(atoms))
+        if indices[-1] >= n:
+            raise MBEInputError(
+                f"{describe(atoms)}: field 'mbe_atoms' names atom {indices[-1]} but the "
+                f"parent has {n} atoms"
+            )
+        kept = members.setdefault(pid, {})
+        if indices in kept:
+            raise MBEInputError(f"{describe(atoms)}: duplicate of {describe(kept[indices])}")
+        kept[indices] = atoms
+    sets = {}
+    for pid in sorted(members):
+        n = len(by_id[pid])
+        wanted = [m for m in (orders or range(2, n)) if 2 <= m < n]
+        for m in wanted:
+            have = sum(1 for indices in members[pid] if len(indices) == m)
+            if have != math.comb(n, m):
+                raise MBEInputError(
+                    f"{describe(by_id[pid])}: {have} of {math.comb(n, m)} sub-clusters of "
+                    f"order {m} are labelled; mbe.orders asks for complete sets"
+                )
+        sets[pid] = [members[pid][k] for k in sorted(members[pid], key=lambda k: (len(k), k))]
+    return sets
+
+
+def select_parents(
+    sets: dict[int, list[ase.Atoms]],
+    parents: list[ase.Atoms],
+    *,
+    proportion: float,
+    seed: int,
+    stratify_by: str | None = None,
+) -> list[int]:
+    """Choose the parents whose complete sets are injected.
+
+    :param sets: complete sets of the candidate parents (see
+        :func:`subcluster_sets`); only these parents are candidates.
+    :param parents: the parent structures (for the stratification key).
+    :param proportion: fraction (0..1) of the candidate sets to inject.
+    :param seed: the same inputs and seed give the same choice.
+    :param stratify_by: parent info key whose groups each contribute ``proportion``.
+    :return: sorted ids of the chosen parents.
+    :raises MBEInputError: when ``proportion > 0`` selects no complete set.
+    """
+    candidates = [p for p in parents if int(p.info[PARENT_KEY]) in sets]
+    if proportion > 0 and not candidates:
+        raise MBEInputError(
+            f"mbe.proportion: {proportion} requested but no training parent has labelled "
+            "sub-clusters"
+        )
+    groups = list(group_parents(candidates, stratify_by).values())
+    total = int(round(proportion * len(candidates)))
+    if proportion > 0 and total == 0:
+        raise MBEInputError(
+            f"mbe.proportion: {proportion} of {len(candidates)} labelled training parents "
+            f"selects no complete set; use at least {1 / len(candidates):.3g}"
+        )
+    quotas = [proportion * len(ids) for ids in groups]
+    counts = [math.floor(q) for q in quotas]
+    by_remainder = sorted(range(len(groups)), key=lambda g: counts[g] - quotas[g])
+    for g in by_remainder[: total - sum(counts)]:
+        counts[g] += 1
+    rng = np.random.default_rng([seed, 1])
+    chosen = []
+    for ids, count in zip(groups, counts):
+        chosen += [int(pid) for pid in rng.permutation(ids)[:count]]
+    return sorted(chosen)
+
+
+def injected_subclusters(
+    sets: dict[int, list[ase.Atoms]], chosen: Collection[int]
+) -> list[ase.Atoms]:
+    """The sub-clusters of the chosen parents, by parent id, then order, then
+    atom indices.
+    """
+    return [atoms for pid in sorted(chosen) for atoms in sets[pid]]

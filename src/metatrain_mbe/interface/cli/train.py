@@ -1,0 +1,80 @@
+"""``mtt-mbe train``: ``mtt train`` with an ``mbe:`` section (sub-cluster
+augmentation) and an MBE analysis of the trained model.
+
+Flags are those of ``mtt train``: ``options``, ``-o/--output``,
+``-e/--extensions``, ``--restart`` and ``-r/--override key=value`` (which also
+reaches the ``mbe:`` section, e.g. ``-r mbe.proportion=0.1``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..training import RunPaths, train
+
+__all__ = ["add_parser", "load_options", "run"]
+
+
+def add_parser(subparsers) -> None:
+    """Register ``train``."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train a metatrain model with sub-cluster augmentation, then analyse its MBE",
+        description=(
+            "Validate and strip the 'mbe:' section, split the parents (sub-clusters follow "
+            "their parent), inject a proportion of the labelled sub-cluster sets, write the "
+            "data sets to OUTPUT_data/ and the plain metatrain options to "
+            "OUTPUT_options.yaml, train with metatrain, then write the MBE analysis of the "
+            "model on the test parents to OUTPUT_mbe/."
+        ),
+    )
+    parser.add_argument("options", help="options YAML file for training (metatrain + mbe:)")
+    parser.add_argument(
+        "-o", "--output", default="model.pt",
+        help="path to save the final model (default: %(default)s)",
+    )
+    parser.add_argument(
+        "-e", "--extensions", default="extensions/",
+        help="folder where the extensions of the model, if any, are collected "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--restart", dest="restart_from",
+        help="checkpoint (.ckpt) to continue from, or 'auto' for the newest in outputs/",
+    )
+    parser.add_argument(
+        "-r", "--override", dest="override_options", action="append", default=[],
+        help="command-line override flags, e.g. -r mbe.proportion=0.1",
+    )
+    parser.set_defaults(func=run)
+
+
+def load_options(path: str, overrides: list[str]) -> dict:
+    """The options file merged with ``key=value`` overrides, as plain data."""
+    from omegaconf import OmegaConf
+
+    from ...errors import MBEInputError
+
+    try:
+        options = OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(overrides))
+    except FileNotFoundError:
+        raise MBEInputError(f"{path}: no such file")
+    except Exception as error:  # omegaconf and yaml raise many types
+        raise MBEInputError(f"{path}: not a readable options file ({error})")
+    return OmegaConf.to_container(options, resolve=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prepare, train and analyse."""
+    options = load_options(args.options, args.override_options)
+    restart = None
+    if args.restart_from:
+        from metatrain.cli.train import _process_restart_from
+
+        restart = _process_restart_from(args.restart_from)
+    paths = RunPaths.from_output(args.output, args.extensions)
+    report = train(options, paths, restart_from=restart, source=args.options)
+    print(f"wrote {paths.model}, data sets in {paths.data}, options {paths.options}")
+    if report is not None:
+        print(f"MBE analysis of the model in {paths.report}")
+    return 0

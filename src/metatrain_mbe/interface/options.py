@@ -1,0 +1,187 @@
+"""The ``mbe:`` section of ``mtt-mbe train`` options, declared once.
+
+Every option is a typed field with its default and a description; validation,
+error messages and the documentation table (:func:`options_table`) all come from
+these declarations. A bad value or an unknown key is a one-line
+:class:`~metatrain_mbe.MBEInputError` naming the key, e.g.
+``options.yaml: mbe.proportion: Input should be less than or equal to 1 (got 1.5)``.
+
+>>> options = parse_mbe_options({"subclusters": "subs.xyz", "proportion": 0.1,
+...                              "orders": "2:4"})
+>>> options.subclusters, options.orders, options.analysis.test_parents
+(['subs.xyz'], [2, 3, 4], 'labelled')
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..data.subclusters import parse_orders
+from ..errors import MBEInputError
+
+__all__ = ["AnalysisOptions", "MBEOptions", "options_table", "parse_mbe_options"]
+
+
+class AnalysisOptions(BaseModel):
+    """The MBE analysis run on the trained model (``mbe.analysis``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="run the MBE analysis after training")
+    test_parents: Literal["labelled", "all", "none"] = Field(
+        "labelled",
+        description=(
+            "which test parents to analyse: those with labelled sub-clusters (model and "
+            "reference), all of them (model only where unlabelled), or none"
+        ),
+    )
+    parents: list[int] = Field(
+        default_factory=list,
+        description="further `mbe_parent` ids to analyse, from any split",
+    )
+    max_order: int | None = Field(
+        None, ge=2, description="largest sub-cluster size evaluated (default: the whole parent)"
+    )
+    group_by: str | None = Field(
+        None, description="parent info key to group statistics by (default: `stratify_by`)"
+    )
+    output: str | None = Field(
+        None,
+        description=(
+            "report directory (default: `<model stem>_mbe` next to the model); holds "
+            "`model/` and `reference/` `mbe_energy.mts`, `mbe_summary.mts` and `report.json`"
+        ),
+    )
+
+
+class MBEOptions(BaseModel):
+    """Sub-cluster augmentation and analysis settings (the ``mbe:`` section)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subclusters: list[str] = Field(
+        default_factory=list,
+        description=(
+            "extended XYZ file(s) of labelled sub-clusters (`mbe_parent`, `mbe_atoms`) and "
+            "isolated atoms, e.g. from `mtt-mbe subclusters` then labelling"
+        ),
+    )
+    proportion: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "fraction (0..1) of the available labelled sub-clusters of training parents "
+            "injected, whole parents at a time (complete sets only)"
+        ),
+    )
+    orders: list[int] | None = Field(
+        None,
+        description="sub-cluster sizes m to inject, e.g. `2:7` or `[2, 3]` (default: 2..N-1)",
+    )
+    stratify_by: str | None = Field(
+        None,
+        description=(
+            "parent info key (e.g. `regime`) whose groups each get their share of the "
+            "splits and of the injected sets"
+        ),
+    )
+    seed: int | None = Field(
+        None,
+        description="seed of the splits and the injection (default: metatrain's `seed`, else 0)",
+    )
+    subcluster_weight: int = Field(
+        1,
+        ge=1,
+        description=(
+            "integer loss weight of the sub-clusters relative to the parents, realised by "
+            "repeating each injected sub-cluster in its training set (metatrain 2026.4.1 has "
+            "loss weights per target only)"
+        ),
+    )
+    isolated_atom: bool = Field(
+        False,
+        description=(
+            "add the labelled isolated atom(s) to the training set (the paper does so for PET, "
+            "whose network adds its own one-body term)"
+        ),
+    )
+    fix_e1: bool = Field(
+        True,
+        description=(
+            "fix metatrain's `atomic_baseline` for `energy` to the reference isolated-atom "
+            "energy E_1, unless the options already set one"
+        ),
+    )
+    e1: dict[str, float] = Field(
+        default_factory=dict,
+        description="isolated-atom energies in eV by symbol (default: labelled single atoms)",
+    )
+    analysis: AnalysisOptions = Field(
+        default_factory=AnalysisOptions, description="see the `analysis.*` rows"
+    )
+
+    @field_validator("subclusters", mode="before")
+    @classmethod
+    def _one_or_more_files(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("orders", mode="before")
+    @classmethod
+    def _order_range(cls, value: Any) -> Any:
+        if isinstance(value, int):
+            value = str(value)
+        if isinstance(value, str):
+            try:
+                return parse_orders(value)
+            except MBEInputError:
+                raise ValueError(f"'{value}' is not an order range such as 2:7")
+        return value
+
+    @field_validator("orders")
+    @classmethod
+    def _orders_at_least_two(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (not value or min(value) < 2):
+            raise ValueError(f"{value} must list sizes >= 2")
+        return None if value is None else sorted(set(value))
+
+
+def parse_mbe_options(section: Any, source: str = "options") -> MBEOptions:
+    """Validate the ``mbe:`` section (a mapping, or None for all defaults).
+
+    :param section: the section as plain Python data.
+    :param source: name of the options file, for error messages.
+    :raises MBEInputError: one line naming the first offending key.
+    """
+    try:
+        return MBEOptions.model_validate({} if section is None else section)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in ("mbe", *first["loc"]))
+        if first["type"] == "extra_forbidden":
+            raise MBEInputError(f"{source}: {key}: unknown key ({_known_keys(first['loc'])})")
+        raise MBEInputError(f"{source}: {key}: {first['msg']} (got {first['input']!r})")
+
+
+def _known_keys(loc: tuple) -> str:
+    model: type[BaseModel] = AnalysisOptions if loc[0] == "analysis" else MBEOptions
+    return "known: " + ", ".join(model.model_fields)
+
+
+def options_table() -> str:
+    """The Markdown table of every ``mbe:`` option: key, type, default, meaning."""
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for prefix, model in (("", MBEOptions), ("analysis.", AnalysisOptions)):
+        for name, info in model.model_fields.items():
+            if name == "analysis":
+                continue
+            kind = getattr(info.annotation, "__name__", None) if isinstance(
+                info.annotation, type) else None
+            kind = kind or str(info.annotation).replace("typing.", "").replace("NoneType", "None")
+            default = info.get_default(call_default_factory=True)
+            rows.append(
+                f"| `{prefix}{name}` | `{kind}` | `{default!r}` | {info.description} |"
+            )
+    return "\n".join(rows)

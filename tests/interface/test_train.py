@@ -1,0 +1,174 @@
+import json
+
+import ase.io
+import metatensor.torch as mts
+import numpy as np
+import pytest
+import yaml
+from ase.calculators.lj import LennardJones
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from metatrain_mbe.data import assign_parent_ids, enumerate_subclusters, isolated_atoms
+from metatrain_mbe.interface.cli import main
+from metatrain_mbe.interface.training import RunPaths, prepare_run, write_prepared
+
+from ..conftest import hydrogen_cluster
+from ..models import tiny_hypers
+
+E1_H = -13.6
+
+
+def _label(frames):
+    for atoms in frames:
+        atoms.calc = LennardJones(sigma=0.74, epsilon=0.2, rc=6.0, smooth=True)
+        energy = atoms.get_potential_energy() + E1_H * len(atoms)
+        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=atoms.get_forces())
+    return frames
+
+
+@pytest.fixture
+def hydrogen_files(tmp_path, monkeypatch):
+    """16 labelled 4-atom H parents (ids 100.., regimes high/low), complete labelled
+    sub-cluster sets for the first 10 and the isolated atom; cwd is tmp_path."""
+    parents = [hydrogen_cluster(4, seed=k) for k in range(16)]
+    for k, parent in enumerate(parents):
+        parent.info.update(mbe_parent=100 + k, regime="low" if k % 2 else "high")
+    assign_parent_ids(parents)
+    ase.io.write(tmp_path / "parents.xyz", _label(parents), format="extxyz")
+    subs = _label(isolated_atoms(parents) + enumerate_subclusters(parents[:10]))
+    ase.io.write(tmp_path / "subclusters.xyz", subs, format="extxyz")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _options(architecture="pet", **mbe):
+    training = {"num_epochs": 1, "batch_size": 4, "log_interval": 1, "checkpoint_interval": 10}
+    return {
+        "seed": 0,
+        "base_precision": 64,
+        "architecture": {"name": architecture, "model": tiny_hypers(architecture),
+                         "training": training},
+        "training_set": {"systems": "parents.xyz", "targets": {"energy": {"unit": "eV"}}},
+        "validation_set": 0.2,
+        "test_set": 0.2,
+        "mbe": {"subclusters": "subclusters.xyz", "proportion": 0.5, "stratify_by": "regime",
+                **mbe},
+    }
+
+
+def _write(path, options):
+    path.write_text(yaml.safe_dump(options))
+    return str(path)
+
+
+def _parents_in(path):
+    return {a.info.get("mbe_parent") for a in ase.io.read(path, ":")} - {None}
+
+
+def test_prepared_sets_keep_held_out_parents_out_of_training(hydrogen_files):
+    paths = RunPaths.from_output("out/model.pt", "extensions")
+    prepared = prepare_run(_options(isolated_atom=True, subcluster_weight=2), paths)
+    write_prepared(prepared, paths)
+    data = hydrogen_files / "out" / "model_data"
+    split = json.loads((data / "split.json").read_text())
+    train = set(split["train_parents"])
+    held_out = set(split["validation_parents"]) | set(split["test_parents"])
+    assert not train & held_out and len(train | held_out) == 16
+    assert _parents_in(data / "train.xyz") == train
+    assert _parents_in(data / "train_subclusters.xyz") == set(split["injected_parents"]) <= train
+    for name in ("validation", "test"):
+        assert _parents_in(data / f"{name}_subclusters.xyz") <= set(split[f"{name}_parents"])
+    # 10 labelled sets of 10 sub-clusters: half of the training ones, each written twice
+    train_subs = ase.io.read(data / "train_subclusters.xyz", ":")
+    assert len(train_subs) == 2 * split["injected_subclusters"]
+    assert split["injected_subclusters"] == 10 * len(split["injected_parents"])
+    assert abs(split["injected_fraction"] - 0.5) <= 10 / split["available_subclusters"]
+    assert all(a.get_potential_energy() < 0 for a in train_subs)
+    isolated = [a for a in ase.io.read(data / "train.xyz", ":") if len(a) == 1]
+    assert len(isolated) == 1 and isolated[0].get_potential_energy() == E1_H
+
+    derived = yaml.safe_load(paths.options.read_text())
+    assert "mbe" not in derived
+    assert derived["architecture"]["training"]["atomic_baseline"] == {"energy": {1: E1_H}}
+    assert [s["systems"] for s in derived["training_set"]] == [
+        "out/model_data/train.xyz", "out/model_data/train_subclusters.xyz"]
+    assert derived["training_set"][0]["targets"] == {"energy": {"unit": "eV"}}
+    assert len(derived["validation_set"]) == len(derived["test_set"]) == 2
+
+
+def test_same_options_and_seed_give_byte_identical_data(hydrogen_files):
+    outputs = []
+    for name in ("a", "b"):
+        paths = RunPaths.from_output(f"{name}/model.pt", "extensions")
+        write_prepared(prepare_run(_options(), paths), paths)
+        outputs.append({p.name: p.read_bytes() for p in (hydrogen_files / name / "model_data")
+                        .iterdir()})
+    assert outputs[0] == outputs[1] and len(outputs[0]) == 7
+    paths = RunPaths.from_output("c/model.pt", "extensions")
+    write_prepared(prepare_run(_options(seed=7), paths), paths)
+    assert (hydrogen_files / "c/model_data/split.json").read_bytes() != outputs[0]["split.json"]
+
+
+def test_zero_proportion_trains_on_parents_only(hydrogen_files):
+    paths = RunPaths.from_output("out/model.pt", "extensions")
+    prepared = prepare_run(_options(proportion=0.0, fix_e1=False), paths)
+    assert set(prepared.files) == {"train.xyz", "validation.xyz", "test.xyz"}
+    assert "atomic_baseline" not in prepared.options["architecture"]["training"]
+    assert len(prepared.options["training_set"]) == 1
+
+
+def _corrupt_parent(directory):
+    subs = ase.io.read(directory / "subclusters.xyz", ":")
+    subs[5].info["mbe_parent"] = 999
+    ase.io.write(directory / "subclusters.xyz", subs, format="extxyz")
+
+
+def _drop_order_3(directory):
+    subs = ase.io.read(directory / "subclusters.xyz", ":")
+    ase.io.write(directory / "subclusters.xyz", [a for a in subs if len(a) != 3],
+                 format="extxyz")
+
+
+@pytest.mark.parametrize(
+    "change, edit, message",
+    [
+        ({"proportion": 1.5}, None, "mbe.proportion: Input should be less than or equal to 1"),
+        ({"proportoin": 0.5}, None, "mbe.proportoin: unknown key"),
+        ({}, _corrupt_parent, "field 'mbe_parent'=999 names no parent"),
+        ({}, _drop_order_3, "0 of 4 sub-clusters of order 3 are labelled"),
+        ({"proportion": 0.01}, None, "mbe.proportion: 0.01 of 6 labelled training parents "
+                                     "selects no complete set"),
+        ({"analysis": {"parents": [7]}}, None, "mbe.analysis.parents: no parent with id 7"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(hydrogen_files, capsys, change, edit, message):
+    if edit:
+        edit(hydrogen_files)
+    options = _options()
+    options["mbe"].update(change)
+    path = _write(hydrogen_files / "options.yaml", options)
+    before = sorted(p.name for p in hydrogen_files.iterdir())
+    assert main(["train", path, "-o", "out/m.pt"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and message in error, error
+    assert sorted(p.name for p in hydrogen_files.iterdir()) == before
+
+
+@pytest.mark.parametrize("architecture", ["soap_bpnn", "pet", "experimental.mace"])
+def test_training_writes_a_model_and_its_mbe(hydrogen_files, architecture):
+    options = _options(architecture, isolated_atom=architecture == "pet")
+    path = _write(hydrogen_files / "options.yaml", options)
+    assert main(["train", path, "-o", "out/model.pt", "-r", "mbe.proportion=1.0"]) == 0
+    out = hydrogen_files / "out"
+    assert (out / "model.pt").is_file() and (out / "model.ckpt").is_file()
+    split = json.loads((out / "model_data" / "split.json").read_text())
+    assert split["injected_fraction"] == 1.0
+    for kind in ("model", "reference"):
+        energy = mts.load(str(out / "model_mbe" / kind / "mbe_energy.mts"))
+        assert energy.keys.values.flatten().tolist() == [1, 2, 3, 4]
+        systems = energy.block({"order": 4}).samples.column("system").tolist()
+        assert sorted(systems) == split["analysed_parents"]
+        assert (out / "model_mbe" / kind / "mbe_summary.mts").is_file()
+    assert split["analysed_parents"] and set(split["analysed_parents"]) <= set(
+        split["test_parents"])
+    assert np.isfinite(energy.block({"order": 2}).values.numpy()).all()
