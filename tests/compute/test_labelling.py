@@ -54,6 +54,27 @@ def test_forces_are_minus_the_energy_gradient(n):
         )
 
 
+#: a 4-atom sub-cluster of the shipped high-density data on which DIIS, damping
+#: and the Hückel guess all fail (UKS-PBE, cc-pVDZ, 0.025 eV smearing)
+HARD_H4 = [[0.558, 0.433, -0.389], [1.389, 0.857, 1.423], [-0.675, 0.497, -0.855],
+           [-0.961, -1.595, -0.155]]
+
+
+def test_newton_strategy_works_with_smearing(monkeypatch):
+    # PySCF's Newton solver cannot handle fractional occupations: the strategy
+    # must converge integer occupations first, then the smeared SCF
+    from metatrain_mbe.compute.labelling import pyscf_calculator
+
+    monkeypatch.setattr(pyscf_calculator, "STRATEGIES", ("newton",))
+    atoms = ase.Atoms("H4", positions=HARD_H4)
+    atoms.calc = PySCFCalculator(grid_level=2)
+    energy = atoms.get_potential_energy()
+    assert atoms.calc.strategy == "newton"
+    assert energy == pytest.approx(-55.2535243, abs=1e-5)
+    assert np.isfinite(atoms.get_forces()).all()
+    assert np.abs(atoms.get_forces().sum(0)).max() < 1e-3
+
+
 def _label_args(path, out, store, *extra):
     return [
         "label",

@@ -13,8 +13,11 @@ solver or its starting point changes:
 1. ``diis`` — PySCF's default DIIS from the superposition of atomic densities;
 2. ``damped`` — DIIS with damping (0.5) and a level shift (0.2 Ha), more cycles;
 3. ``huckel-guess`` — DIIS from an extended-Hückel guess;
-4. ``newton`` — second-order (Newton) solver started from the best previous
-   density.
+4. ``newton`` — the second-order (Newton) solver from the best previous
+   density. PySCF's Newton solver cannot rotate orbitals with fractional
+   (smeared) occupations, so with smearing it converges integer occupations
+   first and the smeared DIIS SCF then starts from that density: the final
+   SCF is the same smeared one as in the other strategies.
 
 When all fail, :class:`SCFError` names the strategies and the label run records
 the structure as failed.
@@ -106,6 +109,10 @@ class PySCFCalculator(Calculator):
         for strategy in STRATEGIES:
             mf = self._solver(mol, strategy)
             try:
+                if strategy == "newton" and self.settings["smearing"] > 0:
+                    start = self._solver(mol, "newton", smearing=False)
+                    start.kernel(dm0=density)
+                    density = start.make_rdm1()
                 energy = mf.kernel(dm0=density if strategy == "newton" else None)
                 density = mf.make_rdm1()
                 if not mf.converged:
@@ -124,11 +131,14 @@ class PySCFCalculator(Calculator):
             return
         raise SCFError("SCF failed with every strategy (" + "; ".join(failures) + ")")
 
-    def _solver(self, mol, strategy: str):
+    def _solver(self, mol, strategy: str, smearing: bool = True):
+        """The SCF object of ``strategy``; the ``newton`` strategy gets the
+        second-order solver only without smearing (see the module doc)."""
         from pyscf import dft
         from pyscf.scf import addons
 
         s = self.settings
+        smearing = smearing and s["smearing"] > 0
         mf = dft.UKS(mol)
         mf.xc = s["xc"]
         mf.grids.level = s["grid_level"]
@@ -140,8 +150,6 @@ class PySCFCalculator(Calculator):
             mf.max_cycle = 2 * s["max_cycle"]
         elif strategy == "huckel-guess":
             mf.init_guess = "huckel"
-        if s["smearing"] > 0:
-            mf = addons.smearing(mf, sigma=s["smearing"] / Hartree, method="gaussian")
-        if strategy == "newton":
-            mf = mf.newton()
-        return mf
+        if smearing:
+            return addons.smearing(mf, sigma=s["smearing"] / Hartree, method="gaussian")
+        return mf.newton() if strategy == "newton" else mf
