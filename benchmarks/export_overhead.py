@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 from metatomic.torch import ModelOutput
-from metatomic.torch.ase_calculator import MetatomicCalculator
+from metatomic_ase import MetatomicCalculator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.conftest import hydrogen_cluster  # noqa: E402

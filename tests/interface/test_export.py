@@ -6,7 +6,7 @@ from ase import units
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.md.verlet import VelocityVerlet
 from metatomic.torch import ModelOutput, check_atomistic_model, load_atomistic_model
-from metatomic.torch.ase_calculator import MetatomicCalculator
+from metatomic_ase import MetatomicCalculator
 
 from metatrain_mbe.expansion import SubsetPlan, moebius_transform, order_sums
 from metatrain_mbe.interface.cli import main
