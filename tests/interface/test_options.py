@@ -44,3 +44,10 @@ def test_the_documentation_table_lists_every_option_once():
             assert table.count(f"| `{name}` |") == 1
     assert "| `analysis.max_order` | `int | None` | `None` |" in table
     assert "| `proportion` | `float` | `1.0` |" in table
+
+
+def test_the_documentation_page_holds_the_current_table():
+    from pathlib import Path
+
+    page = Path(__file__).parents[2] / "docs" / "training.md"
+    assert options_table() in page.read_text()
