@@ -33,8 +33,17 @@ def test_eval_writes_predictions_and_report(eval_files, tiny_models):
     assert (eval_files / "mbe" / "model" / "mbe_summary.mts").is_file()
 
 
-def test_eval_rejects_unknown_mbe_option(eval_files, tiny_models):
+@pytest.mark.parametrize(
+    "line, message",
+    [("typo: 1", "mbe.typo: unknown key (known: parents, max_order"),
+     ("max_atoms: many", "mbe.max_atoms: Input should be a valid integer"),
+     ("max_order: 3", "not a readable options file (while constructing a mapping")],
+)
+def test_eval_rejects_bad_mbe_options(eval_files, tiny_models, capsys, line, message):
     options = eval_files / "options.yaml"
-    options.write_text(options.read_text() + "  typo: 1\n")
-    assert main(["eval", str(tiny_models["pet"]), str(options)]) == 2
-    assert not (eval_files / "output.xyz").exists()
+    options.write_text(options.read_text() + f"  {line}\n")
+    assert main(["eval", str(tiny_models["pet"]), str(options), "-o",
+                 str(eval_files / "pred.xyz")]) == 2
+    error = capsys.readouterr().err
+    assert f"{options}: {message}" in error and error.count("\n") == 1, error
+    assert not (eval_files / "pred.xyz").exists() and not (eval_files / "mbe").exists()

@@ -21,7 +21,7 @@ def test_defaults_and_normalisation():
         ({"proportion": -0.1}, "mbe.proportion: Input should be greater than or equal to 0"),
         ({"proportion": "lots"}, "mbe.proportion: Input should be a valid number"),
         ({"propotion": 0.1}, "mbe.propotion: unknown key (known: subclusters, proportion"),
-        ({"analysis": {"max_ordre": 3}}, "mbe.analysis.max_ordre: unknown key (known: enabled"),
+        ({"analysis": {"max_ordre": 3}}, "mbe.analysis.max_ordre: unknown key (known: parents"),
         ({"analysis": {"test_parents": "some"}}, "mbe.analysis.test_parents: Input should be"),
         ({"orders": "2-7"}, "mbe.orders: Value error, '2-7' is not an order range"),
         ({"orders": [1, 2]}, "mbe.orders: Value error, [1, 2] must list sizes >= 2"),
@@ -51,3 +51,12 @@ def test_the_documentation_page_holds_the_current_table():
 
     page = Path(__file__).parents[2] / "docs" / "training.md"
     assert options_table() in page.read_text()
+
+
+def test_the_eval_documentation_holds_the_current_table():
+    from pathlib import Path
+
+    from metatrain_mbe.interface.options import EvalOptions
+
+    page = Path(__file__).parents[2] / "docs" / "analysis.md"
+    assert options_table(EvalOptions) in page.read_text()

@@ -20,14 +20,48 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..data.subclusters import parse_orders
 from ..errors import MBEInputError
+from ..expansion import DEFAULT_MAX_ATOMS
 
-__all__ = ["AnalysisOptions", "MBEOptions", "options_table", "parse_mbe_options"]
+__all__ = [
+    "AnalysisOptions",
+    "EvalOptions",
+    "MBEOptions",
+    "ReportOptions",
+    "load_options",
+    "options_table",
+    "parse_mbe_options",
+]
 
 
-class AnalysisOptions(BaseModel):
-    """The MBE analysis run on the trained model (``mbe.analysis``)."""
+class ReportOptions(BaseModel):
+    """What the MBE report of a model covers (shared by ``train`` and ``eval``)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    parents: list[int] = Field(
+        default_factory=list,
+        description="`mbe_parent` ids to analyse (train: besides the test parents; "
+        "eval: instead of every parent)",
+    )
+    max_order: int | None = Field(
+        None, ge=2, description="largest sub-cluster size evaluated (default: the whole parent)"
+    )
+    group_by: str | None = Field(
+        None,
+        description="parent info key to group statistics by (train default: `stratify_by`)",
+    )
+    output: str | None = Field(
+        None,
+        description=(
+            "report directory (train default: `<model stem>_mbe/` next to the model; eval "
+            "default: `mbe/` next to the predictions); holds `model/` and `reference/` "
+            "`mbe_energy.mts`, `mbe_summary.mts`, `report.md` and `report.json`"
+        ),
+    )
+
+
+class AnalysisOptions(ReportOptions):
+    """The MBE analysis run on the trained model (``mbe.analysis`` of ``train``)."""
 
     enabled: bool = Field(True, description="run the MBE analysis after training")
     test_parents: Literal["labelled", "all", "none"] = Field(
@@ -37,22 +71,22 @@ class AnalysisOptions(BaseModel):
             "reference), all of them (model only where unlabelled), or none"
         ),
     )
-    parents: list[int] = Field(
-        default_factory=list,
-        description="further `mbe_parent` ids to analyse, from any split",
+
+
+class EvalOptions(ReportOptions):
+    """The ``mbe:`` section of ``mtt-mbe eval`` options."""
+
+    e1: dict[str, float] = Field(
+        default_factory=dict,
+        description="isolated-atom energies in eV by symbol (default: labelled single atoms)",
     )
-    max_order: int | None = Field(
-        None, ge=2, description="largest sub-cluster size evaluated (default: the whole parent)"
+    max_atoms: int = Field(
+        DEFAULT_MAX_ATOMS,
+        ge=1,
+        description="largest parent expanded completely (2^N sub-clusters)",
     )
-    group_by: str | None = Field(
-        None, description="parent info key to group statistics by (default: `stratify_by`)"
-    )
-    output: str | None = Field(
-        None,
-        description=(
-            "report directory (default: `<model stem>_mbe` next to the model); holds "
-            "`model/` and `reference/` `mbe_energy.mts`, `mbe_summary.mts` and `report.json`"
-        ),
+    training_set: str | None = Field(
+        None, description="training structures, for the SOAP distance of the sub-clusters"
     )
 
 
@@ -148,40 +182,71 @@ class MBEOptions(BaseModel):
         return None if value is None else sorted(set(value))
 
 
-def parse_mbe_options(section: Any, source: str = "options") -> MBEOptions:
-    """Validate the ``mbe:`` section (a mapping, or None for all defaults).
+def load_options(path: str, overrides: list[str] = ()) -> dict:
+    """An options YAML file merged with ``key=value`` overrides, as plain data.
+
+    :raises MBEInputError: for a missing, unreadable or non-mapping file.
+    """
+    from omegaconf import OmegaConf
+
+    try:
+        options = OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(list(overrides)))
+        options = OmegaConf.to_container(options, resolve=True)
+    except FileNotFoundError:
+        raise MBEInputError(f"{path}: no such file")
+    except Exception as error:  # omegaconf and yaml raise many types
+        message = " ".join(str(error).split())
+        raise MBEInputError(f"{path}: not a readable options file ({message})")
+    if not isinstance(options, dict):
+        raise MBEInputError(f"{path}: the options must be a mapping")
+    return options
+
+
+def parse_mbe_options(
+    section: Any, source: str = "options", model: type[BaseModel] = MBEOptions
+) -> Any:
+    """Validate an ``mbe:`` section (a mapping, or None for all defaults).
 
     :param section: the section as plain Python data.
     :param source: name of the options file, for error messages.
+    :param model: :class:`MBEOptions` (``train``) or :class:`EvalOptions` (``eval``).
     :raises MBEInputError: one line naming the first offending key.
     """
     try:
-        return MBEOptions.model_validate({} if section is None else section)
+        return model.model_validate({} if section is None else section)
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(str(part) for part in ("mbe", *first["loc"]))
         if first["type"] == "extra_forbidden":
-            raise MBEInputError(f"{source}: {key}: unknown key ({_known_keys(first['loc'])})")
+            known = ", ".join(_model_at(model, first["loc"][:-1]).model_fields)
+            raise MBEInputError(f"{source}: {key}: unknown key (known: {known})")
         raise MBEInputError(f"{source}: {key}: {first['msg']} (got {first['input']!r})")
 
 
-def _known_keys(loc: tuple) -> str:
-    model: type[BaseModel] = AnalysisOptions if loc[0] == "analysis" else MBEOptions
-    return "known: " + ", ".join(model.model_fields)
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel]:
+    """The (nested) options model that holds the key at ``loc``."""
+    for part in loc:
+        model = model.model_fields[part].annotation
+    return model
 
 
-def options_table() -> str:
-    """The Markdown table of every ``mbe:`` option: key, type, default, meaning."""
+def options_table(model: type[BaseModel] = MBEOptions) -> str:
+    """The Markdown table of every option of ``model``: key, type, default, meaning."""
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    for prefix, model in (("", MBEOptions), ("analysis.", AnalysisOptions)):
-        for name, info in model.model_fields.items():
-            if name == "analysis":
-                continue
-            kind = getattr(info.annotation, "__name__", None) if isinstance(
-                info.annotation, type) else None
-            kind = kind or str(info.annotation).replace("typing.", "").replace("NoneType", "None")
-            default = info.get_default(call_default_factory=True)
-            rows.append(
-                f"| `{prefix}{name}` | `{kind}` | `{default!r}` | {info.description} |"
-            )
+    rows += _rows(model, "")
     return "\n".join(rows)
+
+
+def _rows(model: type[BaseModel], prefix: str) -> list[str]:
+    rows, nested = [], []
+    for name, info in model.model_fields.items():
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            nested.append((info.annotation, f"{prefix}{name}."))
+            continue
+        kind = info.annotation.__name__ if isinstance(info.annotation, type) else str(
+            info.annotation).replace("typing.", "").replace("NoneType", "None")
+        default = info.get_default(call_default_factory=True)
+        rows.append(f"| `{prefix}{name}` | `{kind}` | `{default!r}` | {info.description} |")
+    for submodel, subprefix in nested:
+        rows += _rows(submodel, subprefix)
+    return rows

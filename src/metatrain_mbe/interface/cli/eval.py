@@ -1,13 +1,14 @@
 """``mtt-mbe eval``: ``mtt eval`` (metrics and predictions) plus the model's MBE report.
 
-The options file is ``mtt eval``'s, with an optional ``mbe:`` section that is
-stripped before metatrain sees it::
+The options file is ``mtt eval``'s, with an optional ``mbe:`` section
+(:class:`~metatrain_mbe.interface.options.EvalOptions`, every key in
+``docs/analysis.md``) that is validated and stripped before metatrain sees it::
 
     systems: test.xyz          # parents (+ labelled sub-clusters, isolated atoms)
     targets: {energy: {key: energy}}
     mbe:
-      max_order: 8             # AnalysisSettings fields: max_order, max_atoms,
-      group_by: regime         #   group_by, e1 ({symbol: eV}), energy_key, forces_key
+      max_order: 8
+      group_by: regime
       parents: [0, 3]          # mbe_parent ids (default: all)
       training_set: train.xyz  # for the SOAP distance section
       output: mbe              # report directory (default: mbe/ next to -o)
@@ -22,14 +23,11 @@ import contextlib
 import dataclasses
 from pathlib import Path
 
-from ...data import read_structures
-from ...errors import MBEInputError
+from ...data import parse_e1, read_structures
 from ..analysis import AnalysisSettings
 from ..model_analysis import analyze_model
-from .analyze import add_analysis_arguments, add_model_arguments, print_model_report, settings_from
-
-#: keys of the ``mbe:`` section besides the :class:`AnalysisSettings` fields
-_EXTRA_KEYS = {"parents", "training_set", "output"}
+from ..options import EvalOptions, load_options, parse_mbe_options
+from .analyze import add_analysis_arguments, add_model_arguments, print_model_report
 
 
 def add_parser(subparsers) -> None:
@@ -57,14 +55,22 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate with metatrain, then analyse every evaluation set."""
+    options = load_options(args.options)
+    mbe = _with_flags(parse_mbe_options(options.pop("mbe", None), args.options, EvalOptions),
+                      args)
+    settings = AnalysisSettings(
+        max_order=mbe.max_order,
+        max_atoms=mbe.max_atoms,
+        group_by=mbe.group_by,
+        e1=mbe.e1,
+        energy_key=args.energy_key,
+        forces_key=args.forces_key,
+    )
     from metatrain.cli.eval import eval_model
     from metatrain.utils.io import load_model
     from metatrain.utils.omegaconf import expand_dataset_config
     from omegaconf import OmegaConf
 
-    options = _load_options(args.options)
-    mbe = options.pop("mbe", None) or {}
-    settings, extra = _merge(args, mbe)
     model = load_model(args.path, extensions_directory=args.extensions)
     predictions = Path(args.output).absolute()
     predictions.parent.mkdir(parents=True, exist_ok=True)
@@ -78,9 +84,8 @@ def run(args: argparse.Namespace) -> int:
             warm_up=args.warm_up,
         )
     datasets = expand_dataset_config(OmegaConf.create(options))
-    base = Path(extra.get("output") or Path(args.output).parent / "mbe")
-    training = extra.get("training_set")
-    training_frames = None if training is None else read_structures(training)
+    base = Path(mbe.output or Path(args.output).parent / "mbe")
+    training_frames = None if mbe.training_set is None else read_structures(mbe.training_set)
     for k, dataset in enumerate(datasets):
         directory = base if len(datasets) == 1 else base.with_name(f"{base.name}_{k}")
         frames = read_structures(dataset["systems"]["read_from"])
@@ -90,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             directory,
             _with_keys(settings, dataset),
             extensions=args.extensions,
-            parent_ids=extra.get("parents"),
+            parent_ids=mbe.parents or None,
             training_frames=training_frames,
             device=args.device,
         )
@@ -113,40 +118,26 @@ def _absolute_paths(options, root: Path):
     return options
 
 
-def _load_options(path: str) -> dict:
-    from omegaconf import OmegaConf
-
-    try:
-        options = OmegaConf.to_container(OmegaConf.load(path))
-    except (OSError, ValueError) as error:
-        raise MBEInputError(f"{path}: cannot read the options ({error})") from error
-    if not isinstance(options, dict):
-        raise MBEInputError(f"{path}: the options must be a mapping")
-    mbe = options.get("mbe") or {}
-    fields = {f.name for f in dataclasses.fields(AnalysisSettings)}
-    unknown = sorted(set(mbe) - fields - _EXTRA_KEYS)
-    if unknown:
-        raise MBEInputError(f"{path}: field 'mbe.{unknown[0]}' is not an MBE option")
-    return options
+#: ``mbe:`` keys and the command-line flags that override them
+_FLAGS = {
+    "max_order": "max_order",
+    "max_atoms": "max_atoms",
+    "group_by": "group_by",
+    "e1": "e1",
+    "parents": "parents",
+    "training_set": "training",
+    "output": "mbe_output",
+}
 
 
-def _merge(args: argparse.Namespace, mbe: dict) -> tuple[AnalysisSettings, dict]:
-    """AnalysisSettings from the ``mbe:`` section, overridden by explicit flags."""
+def _with_flags(mbe: EvalOptions, args: argparse.Namespace) -> EvalOptions:
+    """The ``mbe:`` section with the explicitly given command-line flags on top."""
     parser = args._defaults
-    flags = settings_from(args)
-    defaults = AnalysisSettings()
-    values = {}
-    for field in dataclasses.fields(AnalysisSettings):
-        given = getattr(flags, field.name)
-        values[field.name] = mbe.get(field.name, given) if given == getattr(
-            defaults, field.name
-        ) else given
-    extra = {key: mbe.get(key) for key in _EXTRA_KEYS}
-    for key, flag in [("parents", "parents"), ("training_set", "training"),
-                      ("output", "mbe_output")]:
-        if getattr(args, flag) != parser.get_default(flag):
-            extra[key] = getattr(args, flag)
-    return AnalysisSettings(**values), extra
+    updates = {key: getattr(args, flag) for key, flag in _FLAGS.items()
+               if getattr(args, flag) != parser.get_default(flag)}
+    if "e1" in updates:
+        updates["e1"] = parse_e1(updates["e1"])
+    return mbe.model_copy(update=updates)
 
 
 def _with_keys(settings: AnalysisSettings, dataset) -> AnalysisSettings:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 
+from ..options import load_options
 from ..training import RunPaths, train
 
-__all__ = ["add_parser", "load_options", "run"]
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers) -> None:
@@ -47,21 +48,6 @@ def add_parser(subparsers) -> None:
         help="command-line override flags, e.g. -r mbe.proportion=0.1",
     )
     parser.set_defaults(func=run)
-
-
-def load_options(path: str, overrides: list[str]) -> dict:
-    """The options file merged with ``key=value`` overrides, as plain data."""
-    from omegaconf import OmegaConf
-
-    from ...errors import MBEInputError
-
-    try:
-        options = OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(overrides))
-    except FileNotFoundError:
-        raise MBEInputError(f"{path}: no such file")
-    except Exception as error:  # omegaconf and yaml raise many types
-        raise MBEInputError(f"{path}: not a readable options file ({error})")
-    return OmegaConf.to_container(options, resolve=True)
 
 
 def run(args: argparse.Namespace) -> int:
