@@ -1,3 +1,4 @@
+import contextlib
 import os
 import signal
 import sqlite3
@@ -12,7 +13,14 @@ import pytest
 
 pytest.importorskip("pyscf")
 
-from metatrain_mbe.compute.labelling import LabelStore, PySCFCalculator, spin_of  # noqa: E402
+from ase.calculators.lj import LennardJones  # noqa: E402
+
+from metatrain_mbe.compute.labelling import (  # noqa: E402
+    LabelStore,
+    PySCFCalculator,
+    run_tasks,
+    spin_of,
+)
 from metatrain_mbe.interface.cli import main  # noqa: E402
 
 FAST = {"basis": "sto-3g", "smearing": 0.025, "grid_level": 1}
@@ -196,3 +204,34 @@ def test_any_ase_calculator_and_bad_options(tmp_path, capsys):
     assert main(["label", str(tmp_path / "p.xyz"), "-o", str(tmp_path / "y.xyz")]) == 2
     assert "field 'pbc' is periodic" in capsys.readouterr().err
     assert not (tmp_path / "x.xyz").exists() and not (tmp_path / "y.xyz").exists()
+
+
+def test_store_takes_keys_that_read_as_numbers(tmp_path):
+    # ase.db refuses string values such as "6539...e70"; a hexadecimal hash can be one
+    store = LabelStore(tmp_path / "s.db")
+    atoms = chain(2)
+    key = "65399494664817964737483173606e70"
+    store.put(key, atoms, {"energy": -1.0, "forces": np.zeros((2, 3)).tolist()})
+    store.put("0123", atoms, {"error": "SCFError: no"})
+    rows = LabelStore(tmp_path / "s.db").done()
+    assert rows[key]["status"] == "ok" and rows[key]["energy"] == -1.0
+    assert rows["0123"] == {"status": "failed", "error": "SCFError: no"}
+
+
+class SlowLJ(LennardJones):
+    """A pair potential that takes 0.2 s per structure."""
+
+    def calculate(self, *args, **kwargs):
+        time.sleep(0.2)
+        super().calculate(*args, **kwargs)
+
+
+def test_stopping_early_cancels_the_tasks_not_started():
+    tasks = [(str(k), [1, 1], [[0, 0, 0], [0, 0, 0.7 + 0.01 * k]],
+              f"{__name__}:SlowLJ", {}) for k in range(40)]
+    start = time.perf_counter()
+    with contextlib.closing(run_tasks(tasks, workers=2)) as results:
+        key, result = next(results)
+    # all 40 would take 4 s on 2 workers; stopping waits for the 2 running ones
+    assert time.perf_counter() - start < 2.5
+    assert np.isfinite(result["energy"]) and key in {task[0] for task in tasks}

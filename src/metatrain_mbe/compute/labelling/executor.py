@@ -73,6 +73,9 @@ def run_tasks(
 ) -> Iterator[tuple[str, dict]]:
     """Yield ``(key, result)`` of :func:`compute_label` as tasks finish.
 
+    Close the generator (``contextlib.closing``) when stopping early: the tasks
+    not started yet are then cancelled instead of computed and thrown away.
+
     :param workers: local worker processes (one thread each).
     :param scheduler: address of a Dask distributed scheduler; when given, the
         tasks run on its workers instead.
@@ -91,7 +94,10 @@ def run_tasks(
             yield compute_label(task)
         return
     _one_thread()  # inherited by the workers
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers)
+    try:
         futures = [pool.submit(compute_label, task) for task in tasks]
         for future in as_completed(futures):
             yield future.result()
+    finally:  # also when the consumer stops early: drop the tasks not started
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -35,6 +35,12 @@ def structure_key(atoms: ase.Atoms, calculator: str) -> str:
     return digest.hexdigest()[:32]
 
 
+def _stored(key: str) -> str:
+    """The key as written to ase.db, which refuses strings that read as numbers
+    (a hexadecimal hash such as ``"6539...606e70"``): a letter in front."""
+    return f"k{key}"
+
+
 class LabelStore:
     """Labels by structure key, in an ase.db SQLite file.
 
@@ -54,22 +60,24 @@ class LabelStore:
             if row.status == "ok":
                 entry["energy"] = row.energy
                 entry["forces"] = row.forces
-            rows[row.key] = entry
+            rows[row.key[1:]] = entry
         return rows
 
     def put(self, key: str, atoms: ase.Atoms, result: dict) -> None:
         """Commit one result: ``{"energy", "forces", "strategy"}`` or ``{"error"}``."""
         atoms = ase.Atoms(numbers=atoms.numbers, positions=atoms.positions)
-        existing = [row.id for row in self.db.select(key=key)]
+        existing = [row.id for row in self.db.select(key=_stored(key))]
         if existing:
             self.db.delete(existing)
         if "error" in result:
-            self.db.write(atoms, key=key, status="failed", error=result["error"][:500])
+            self.db.write(atoms, key=_stored(key), status="failed", error=result["error"][:500])
         else:
             atoms.calc = SinglePointCalculator(
                 atoms, energy=result["energy"], forces=np.asarray(result["forces"])
             )
-            self.db.write(atoms, key=key, status="ok", strategy=result.get("strategy", ""))
+            self.db.write(
+                atoms, key=_stored(key), status="ok", strategy=result.get("strategy", "")
+            )
 
     def describe(self) -> str:
         """A one-line description (for messages)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -109,13 +110,9 @@ def run(args: argparse.Namespace) -> int:
     tasks = [
         (key, a.numbers.tolist(), a.positions.tolist(), name, kwargs) for key, a in todo.items()
     ]
-    for key, result in tqdm(
-        run_tasks(tasks, args.workers, args.scheduler),
-        total=len(tasks),
-        desc="label",
-        unit="structure",
-    ):
-        store.put(key, todo[key], result)
+    with contextlib.closing(run_tasks(tasks, args.workers, args.scheduler)) as results:
+        for key, result in tqdm(results, total=len(tasks), desc="label", unit="structure"):
+            store.put(key, todo[key], result)
 
     done = store.done()
     labelled, failed = [], []
