@@ -42,6 +42,16 @@ def test_spin_rule():
     assert calc.strategy == "diis"
 
 
+def test_smearing_shares_one_fermi_level_unless_the_spin_is_fixed():
+    energies = {}
+    for fix_spin in (False, True):
+        atom = ase.Atoms("H")
+        atom.calc = PySCFCalculator(**FAST, fix_spin=fix_spin)
+        energies[fix_spin] = atom.get_potential_energy()
+    # the spin-polarised doublet is far below the unpolarised atom
+    assert energies[True] < energies[False] - 0.5
+
+
 @pytest.mark.parametrize("n", [2, 3])
 def test_forces_are_minus_the_energy_gradient(n):
     # grid level 3: coarser grids move with the atoms and spoil finite differences

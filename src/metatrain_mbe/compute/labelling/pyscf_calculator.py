@@ -4,6 +4,13 @@ Defaults follow the paper (section II B): PBE, Gaussian smearing of 0.025 eV,
 cc-pVDZ, and the lowest spin multiplicity of the electron count (singlet for
 an even number of electrons, doublet for odd). Energies in eV, forces in eV/Å.
 
+Smearing and spin: by default (PySCF's) α and β electrons are smeared with one
+Fermi level, so 2S is the starting point of the SCF but not held: the isolated
+H atom comes out spin-unpolarised (half an α and half a β electron,
+E_1 = -12.437 eV with PBE/cc-pVDZ), like a spin-restricted calculation such as
+the paper's FHI-aims runs. ``fix_spin=True`` keeps separate α and β Fermi
+levels and holds 2S (the H atom is then a doublet, E_1 = -13.568 eV).
+
 Compressed hydrogen is metallic and small fragments are often nearly
 degenerate, so the SCF can fail. :data:`STRATEGIES` lists what is tried, in
 order, until the SCF converges with finite gradients; every strategy solves
@@ -59,6 +66,8 @@ class PySCFCalculator(Calculator):
         is 3; 2 changes hydrogen cluster energies by ~1e-6 Ha at half the cost).
     :param conv_tol: SCF energy convergence threshold (Ha).
     :param max_cycle: SCF iterations per strategy.
+    :param fix_spin: with smearing, hold 2S fixed (separate α and β Fermi
+        levels) instead of smearing both with one Fermi level (see module doc).
     """
 
     implemented_properties = ["energy", "free_energy", "forces"]
@@ -73,6 +82,7 @@ class PySCFCalculator(Calculator):
         grid_level: int = 3,
         conv_tol: float = 1e-9,
         max_cycle: int = 100,
+        fix_spin: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -85,6 +95,7 @@ class PySCFCalculator(Calculator):
             grid_level=grid_level,
             conv_tol=conv_tol,
             max_cycle=max_cycle,
+            fix_spin=fix_spin,
         )
         #: name of the strategy that converged in the last calculation
         self.strategy: str | None = None
@@ -151,5 +162,7 @@ class PySCFCalculator(Calculator):
         elif strategy == "huckel-guess":
             mf.init_guess = "huckel"
         if smearing:
-            return addons.smearing(mf, sigma=s["smearing"] / Hartree, method="gaussian")
+            return addons.smearing(
+                mf, sigma=s["smearing"] / Hartree, method="gaussian", fix_spin=s["fix_spin"]
+            )
         return mf.newton() if strategy == "newton" else mf
