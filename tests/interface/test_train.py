@@ -35,7 +35,9 @@ def hydrogen_files(tmp_path, monkeypatch):
         parent.info.update(mbe_parent=100 + k, regime="low" if k % 2 else "high")
     assign_parent_ids(parents)
     ase.io.write(tmp_path / "parents.xyz", _label(parents), format="extxyz")
-    subs = _label(isolated_atoms(parents) + enumerate_subclusters(parents[:10]))
+    # as `mtt-mbe subclusters --with-parents` writes it: atom, parents, sub-clusters
+    copies = [p.copy() for p in parents[:10]]
+    subs = _label(isolated_atoms(parents) + copies + enumerate_subclusters(parents[:10]))
     ase.io.write(tmp_path / "subclusters.xyz", subs, format="extxyz")
     monkeypatch.chdir(tmp_path)
     return tmp_path
@@ -123,6 +125,18 @@ def _corrupt_parent(directory):
     ase.io.write(directory / "subclusters.xyz", subs, format="extxyz")
 
 
+def _move_parent_copy(directory):
+    subs = ase.io.read(directory / "subclusters.xyz", ":")
+    subs[3].positions[0] += 0.1
+    ase.io.write(directory / "subclusters.xyz", subs, format="extxyz")
+
+
+def _move_subcluster(directory):
+    subs = ase.io.read(directory / "subclusters.xyz", ":")
+    subs[20].positions[1] += 0.1
+    ase.io.write(directory / "subclusters.xyz", subs, format="extxyz")
+
+
 def _drop_order_3(directory):
     subs = ase.io.read(directory / "subclusters.xyz", ":")
     ase.io.write(directory / "subclusters.xyz", [a for a in subs if len(a) != 3],
@@ -136,6 +150,10 @@ def _drop_order_3(directory):
         ({"proportoin": 0.5}, None, "mbe.proportoin: unknown key"),
         ({}, _corrupt_parent, "field 'mbe_parent'=999 names no parent"),
         ({}, _drop_order_3, "0 of 4 sub-clusters of order 3 are labelled"),
+        ({}, _move_parent_copy, "subclusters.xyz:frame 3 (mbe_parent=102): field 'positions' "
+                                "differs from atoms [0, 1, 2, 3] of parent"),
+        ({}, _move_subcluster, "subclusters.xyz:frame 20 (mbe_parent=100, mbe_atoms=[1 2 3]): "
+                               "field 'positions' differs from atoms [1, 2, 3]"),
         ({"proportion": 0.01}, None, "mbe.proportion: 0.01 of 6 labelled training parents "
                                      "selects no complete set"),
         ({"analysis": {"parents": [7]}}, None, "mbe.analysis.parents: no parent with id 7"),

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import MBEInputError
 from .io import PARENT_KEY, describe, subcluster_atoms
+from .sets import check_geometry
 from .splitting import group_parents
 
 __all__ = ["injected_subclusters", "select_parents", "subcluster_sets"]
@@ -64,11 +65,7 @@ def subcluster_sets(
         if len(atoms) >= n or (orders is not None and len(atoms) not in orders):
             continue
         indices = tuple(subcluster_atoms(atoms))
-        if indices[-1] >= n:
-            raise MBEInputError(
-                f"{describe(atoms)}: field 'mbe_atoms' names atom {indices[-1]} but the "
-                f"parent has {n} atoms"
-            )
+        check_geometry(atoms, by_id[pid], list(indices))
         kept = members.setdefault(pid, {})
         if indices in kept:
             raise MBEInputError(f"{describe(atoms)}: duplicate of {describe(kept[indices])}")
@@ -114,11 +111,11 @@ def select_parents(
             "sub-clusters"
         )
     groups = list(group_parents(candidates, stratify_by).values())
-    total = int(round(proportion * len(candidates)))
+    total = math.floor(proportion * len(candidates) + 0.5)  # half up, not to even
     if proportion > 0 and total == 0:
         raise MBEInputError(
             f"mbe.proportion: {proportion} of {len(candidates)} labelled training parents "
-            f"selects no complete set; use at least {1 / len(candidates):.3g}"
+            f"selects no complete set; use at least {0.5 / len(candidates):.3g}"
         )
     quotas = [proportion * len(ids) for ids in groups]
     counts = [math.floor(q) for q in quotas]

@@ -35,7 +35,7 @@ from .io import (
 )
 from .subclusters import assign_parent_ids, check_cluster
 
-__all__ = ["SubclusterSet", "collect_sets", "parse_e1", "resolve_e1"]
+__all__ = ["SubclusterSet", "check_geometry", "collect_sets", "parse_e1", "resolve_e1"]
 
 #: Largest distance (Å) between a sub-cluster atom and the same atom of its
 #: parent (after removing a rigid translation) accepted as "the same geometry".
@@ -176,7 +176,7 @@ def collect_sets(
                 f"{describe(atoms)}: field '{PARENT_KEY}'={pid} names no parent in the file"
             )
         indices = subcluster_atoms(atoms)
-        _check_geometry(atoms, by_id[pid], indices)
+        check_geometry(atoms, by_id[pid], indices)
         mask = mask_of(indices)
         if mask in members[pid]:
             raise MBEInputError(
@@ -205,7 +205,10 @@ def _parent_id_of(atoms: ase.Atoms) -> int:
         raise MBEInputError(f"{describe(atoms)}: field '{PARENT_KEY}' is not an integer")
 
 
-def _check_geometry(sub: ase.Atoms, parent: ase.Atoms, indices: list[int]) -> None:
+def check_geometry(sub: ase.Atoms, parent: ase.Atoms, indices: list[int]) -> None:
+    """Refuse a sub-cluster that is not atoms ``indices`` of ``parent``: same
+    species, same positions up to a rigid translation (:data:`POSITION_TOLERANCE`).
+    """
     if indices[-1] >= len(parent):
         raise MBEInputError(
             f"{describe(sub)}: field 'mbe_atoms' names atom {indices[-1]} but the "

@@ -47,6 +47,7 @@ from ase.data import atomic_numbers
 from ..data import read_structures, resolve_e1, write_structures
 from ..data.augmentation import injected_subclusters, select_parents, subcluster_sets
 from ..data.io import PARENT_KEY, atomic_path, describe, get_forces, is_isolated_atom, is_subcluster
+from ..data.sets import check_geometry
 from ..data.splitting import SPLITS, route_by_parent, split_parents
 from ..data.subclusters import assign_parent_ids
 from ..errors import MBEInputError
@@ -148,7 +149,7 @@ def prepare_run(options: dict, paths: RunPaths, source: str = "options") -> Prep
             _, path = _single_set(options, name, source)
             explicit[name.removesuffix("_set")] = pools.add(read_structures(path))
     for path in mbe.subclusters:
-        pools.add(read_structures(path))
+        pools.add_labelled(read_structures(path))
     all_parents = pools.checked_parents()
 
     sets = subcluster_sets(pools.subclusters, all_parents, mbe.orders)
@@ -359,6 +360,26 @@ class _Pools:
         if explicit_ids:
             self.explicit.update(ids)
         return ids
+
+    def add_labelled(self, frames: list[ase.Atoms]) -> None:
+        """Sort in a file of labelled sub-clusters. Parents in it (``mtt-mbe
+        subclusters --with-parents`` writes them) must repeat a parent of the
+        data sets, same id and geometry; they are not added twice."""
+        known = {int(p.info[PARENT_KEY]): p for p in self.parents}
+        for atoms in frames:
+            if is_subcluster(atoms):
+                self.subclusters.append(atoms)
+            elif is_isolated_atom(atoms) and PARENT_KEY not in atoms.info:
+                self.isolated.append(atoms)
+            else:
+                pid = atoms.info.get(PARENT_KEY)
+                parent = known.get(int(pid)) if pid is not None else None
+                if parent is None:
+                    raise MBEInputError(
+                        f"{describe(atoms)}: field '{PARENT_KEY}'={pid} names no parent of the "
+                        "training, validation or test sets"
+                    )
+                check_geometry(atoms, parent, list(range(len(parent))))
 
     def checked_parents(self) -> list[ase.Atoms]:
         """All parents, refusing an id used twice across files."""
