@@ -46,7 +46,9 @@ def label(frames):
 
 def timed(command):
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}")
     return time.perf_counter() - start
 
 
@@ -74,11 +76,11 @@ def main():
                                              "-o", "a/model.pt", "-r",
                                              "mbe.analysis.enabled=false"],
             "mtt train derived options": [str(bin_dir / "mtt"), "train", "a/model_options.yaml",
-                                          "-o", "b/model.pt"],
+                                          "-o", str(Path("b/model.pt").absolute())],
             "mtt-mbe train (with analysis)": [str(bin_dir / "mtt-mbe"), "train", *common,
                                               "-o", "c/model.pt"],
         }
-        Path("b").mkdir()
+        Path("b").mkdir()  # `mtt train -o` wants a bare name or an absolute path
         times = {name: timed(command) for name, command in runs.items()}
         for name, seconds in times.items():
             print(f"{name:32s} {seconds:7.1f} s")
