@@ -341,9 +341,8 @@ class _Pools:
         self.isolated: list[ase.Atoms] = []
         self.explicit: set[int] = set()
 
-    def add(self, frames: list[ase.Atoms], explicit_ids: bool = True) -> list[int]:
-        """Sort ``frames`` in; returns the ids of its parents. Parents of files
-        other than the training file must carry ``mbe_parent`` ids."""
+    def _parents_of(self, frames: list[ase.Atoms]) -> list[ase.Atoms]:
+        """Keep the sub-clusters and isolated atoms of ``frames``; return the rest."""
         parents = []
         for atoms in frames:
             if is_subcluster(atoms):
@@ -351,9 +350,16 @@ class _Pools:
             elif is_isolated_atom(atoms) and PARENT_KEY not in atoms.info:
                 self.isolated.append(atoms)
             else:
-                if explicit_ids and PARENT_KEY not in atoms.info:
-                    raise MBEInputError(f"{describe(atoms)}: field '{PARENT_KEY}' is missing")
                 parents.append(atoms)
+        return parents
+
+    def add(self, frames: list[ase.Atoms], explicit_ids: bool = True) -> list[int]:
+        """Sort ``frames`` in; returns the ids of its parents. Parents of files
+        other than the training file must carry ``mbe_parent`` ids."""
+        parents = self._parents_of(frames)
+        for atoms in parents:
+            if explicit_ids and PARENT_KEY not in atoms.info:
+                raise MBEInputError(f"{describe(atoms)}: field '{PARENT_KEY}' is missing")
         assign_parent_ids(parents)
         ids = [int(p.info[PARENT_KEY]) for p in parents]
         self.parents += parents
@@ -366,20 +372,15 @@ class _Pools:
         subclusters --with-parents`` writes them) must repeat a parent of the
         data sets, same id and geometry; they are not added twice."""
         known = {int(p.info[PARENT_KEY]): p for p in self.parents}
-        for atoms in frames:
-            if is_subcluster(atoms):
-                self.subclusters.append(atoms)
-            elif is_isolated_atom(atoms) and PARENT_KEY not in atoms.info:
-                self.isolated.append(atoms)
-            else:
-                pid = atoms.info.get(PARENT_KEY)
-                parent = known.get(int(pid)) if pid is not None else None
-                if parent is None:
-                    raise MBEInputError(
-                        f"{describe(atoms)}: field '{PARENT_KEY}'={pid} names no parent of the "
-                        "training, validation or test sets"
-                    )
-                check_geometry(atoms, parent, list(range(len(parent))))
+        for atoms in self._parents_of(frames):
+            pid = atoms.info.get(PARENT_KEY)
+            parent = known.get(int(pid)) if pid is not None else None
+            if parent is None:
+                raise MBEInputError(
+                    f"{describe(atoms)}: field '{PARENT_KEY}'={pid} names no parent of the "
+                    "training, validation or test sets"
+                )
+            check_geometry(atoms, parent, list(range(len(parent))))
 
     def checked_parents(self) -> list[ase.Atoms]:
         """All parents, refusing an id used twice across files."""
