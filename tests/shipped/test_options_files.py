@@ -1,0 +1,49 @@
+"""The ready options of options/ on the shipped data: what `mtt-mbe train`
+prepares from them, and one short real training run."""
+
+import json
+from pathlib import Path
+
+import metatensor.torch as mts
+import pytest
+
+from metatrain_mbe.interface.options import load_options
+from metatrain_mbe.interface.training import RunPaths, prepare_run, train
+
+ROOT = Path(__file__).parents[2]
+OPTIONS = sorted((ROOT / "options").glob("*.yaml"))
+
+
+@pytest.fixture
+def in_root(monkeypatch):
+    monkeypatch.chdir(ROOT)  # the options name the data relative to the repository
+
+
+@pytest.mark.parametrize("path", OPTIONS, ids=lambda p: p.stem)
+def test_ready_options_prepare_the_shipped_data(in_root, tmp_path, path):
+    options = load_options(str(path))
+    prepared = prepare_run(options, RunPaths.from_output(tmp_path / "model.pt", "extensions"))
+    summary, split = prepared.summary, prepared.split
+    assert not set(split["train"]) & (set(split["validation"]) | set(split["test"]))
+    assert len(split["train"]) + len(split["validation"]) + len(split["test"]) == 400
+    # proportion 0.5 of the labelled training parents' sets, whole sets of 246
+    assert summary["injected_subclusters"] == 246 * len(summary["injected_parents"])
+    assert abs(summary["injected_fraction"] - options["mbe"]["proportion"]) <= 246 / summary[
+        "available_subclusters"]
+    assert summary["analysed_parents"] and set(summary["analysed_parents"]) <= set(split["test"])
+    baseline = prepared.options["architecture"]["training"]["atomic_baseline"]["energy"]
+    assert baseline == {1: pytest.approx(-12.436759, abs=1e-6)}
+
+
+def test_ready_pet_options_train_and_analyse(in_root, tmp_path):
+    options = load_options(str(ROOT / "options" / "pet.yaml"),
+                           ["architecture.training.num_epochs=1"])
+    paths = RunPaths.from_output(tmp_path / "pet" / "model.pt", tmp_path / "extensions")
+    report = train(options, paths, checkpoint_dir=tmp_path / "checkpoints")
+    assert paths.model.is_file()
+    split = json.loads((paths.data / "split.json").read_text())
+    for kind in ("model", "reference"):
+        energy = mts.load(str(paths.report / kind / "mbe_energy.mts"))
+        systems = energy.block({"order": 8}).samples.column("system").tolist()
+        assert sorted(systems) == split["analysed_parents"]
+    assert (paths.report / "report.md").is_file() and report is not None
