@@ -137,6 +137,12 @@ def _move_subcluster(directory):
     ase.io.write(directory / "subclusters.xyz", subs, format="extxyz")
 
 
+def _drop_parent_key(directory):
+    subs = ase.io.read(directory / "subclusters.xyz", ":")
+    del subs[30].info["mbe_parent"]
+    ase.io.write(directory / "subclusters.xyz", subs, format="extxyz")
+
+
 def _drop_order_3(directory):
     subs = ase.io.read(directory / "subclusters.xyz", ":")
     ase.io.write(directory / "subclusters.xyz", [a for a in subs if len(a) != 3],
@@ -150,6 +156,8 @@ def _drop_order_3(directory):
         ({"proportoin": 0.5}, None, "mbe.proportoin: unknown key"),
         ({}, _corrupt_parent, "field 'mbe_parent'=999 names no parent"),
         ({}, _drop_order_3, "0 of 4 sub-clusters of order 3 are labelled"),
+        ({}, _drop_parent_key, "subclusters.xyz:frame 30 (mbe_atoms=[1 2 3]): field "
+                               "'mbe_parent' is missing"),
         ({}, _move_parent_copy, "subclusters.xyz:frame 3 (mbe_parent=102): field 'positions' "
                                 "differs from atoms [0, 1, 2, 3] of parent"),
         ({}, _move_subcluster, "subclusters.xyz:frame 20 (mbe_parent=100, mbe_atoms=[1 2 3]): "

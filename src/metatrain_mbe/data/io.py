@@ -31,6 +31,7 @@ __all__ = [
     "get_forces",
     "is_isolated_atom",
     "is_subcluster",
+    "parent_id",
     "read_structures",
     "subcluster_atoms",
     "write_structures",
@@ -147,6 +148,16 @@ def get_forces(atoms: ase.Atoms, key: str = "forces") -> np.ndarray | None:
             f"expected ({len(atoms)}, 3)"
         )
     return value
+
+
+def parent_id(atoms: ase.Atoms) -> int:
+    """The ``mbe_parent`` id of a structure, or a one-line error naming it."""
+    if PARENT_KEY not in atoms.info:
+        raise MBEInputError(f"{describe(atoms)}: field '{PARENT_KEY}' is missing")
+    try:
+        return int(atoms.info[PARENT_KEY])
+    except (TypeError, ValueError):
+        raise MBEInputError(f"{describe(atoms)}: field '{PARENT_KEY}' is not an integer")
 
 
 def subcluster_atoms(atoms: ase.Atoms) -> list[int]:

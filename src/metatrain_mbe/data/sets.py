@@ -31,6 +31,7 @@ from .io import (
     get_forces,
     is_isolated_atom,
     is_subcluster,
+    parent_id,
     subcluster_atoms,
 )
 from .subclusters import assign_parent_ids, check_cluster
@@ -170,7 +171,7 @@ def collect_sets(
         if not is_subcluster(atoms):
             continue
         check_cluster(atoms)
-        pid = _parent_id_of(atoms)
+        pid = parent_id(atoms)
         if pid not in by_id:
             raise MBEInputError(
                 f"{describe(atoms)}: field '{PARENT_KEY}'={pid} names no parent in the file"
@@ -194,15 +195,6 @@ def collect_sets(
                           energy_key, forces_key)
         )
     return sets, unlabelled
-
-
-def _parent_id_of(atoms: ase.Atoms) -> int:
-    if PARENT_KEY not in atoms.info:
-        raise MBEInputError(f"{describe(atoms)}: field '{PARENT_KEY}' is missing")
-    try:
-        return int(atoms.info[PARENT_KEY])
-    except (TypeError, ValueError):
-        raise MBEInputError(f"{describe(atoms)}: field '{PARENT_KEY}' is not an integer")
 
 
 def check_geometry(sub: ase.Atoms, parent: ase.Atoms, indices: list[int]) -> None:

@@ -46,7 +46,15 @@ from ase.data import atomic_numbers
 
 from ..data import read_structures, resolve_e1, write_structures
 from ..data.augmentation import injected_subclusters, select_parents, subcluster_sets
-from ..data.io import PARENT_KEY, atomic_path, describe, get_forces, is_isolated_atom, is_subcluster
+from ..data.io import (
+    PARENT_KEY,
+    atomic_path,
+    describe,
+    get_forces,
+    is_isolated_atom,
+    is_subcluster,
+    parent_id,
+)
 from ..data.sets import check_geometry
 from ..data.splitting import SPLITS, route_by_parent, split_parents
 from ..data.subclusters import assign_parent_ids
@@ -346,6 +354,7 @@ class _Pools:
         parents = []
         for atoms in frames:
             if is_subcluster(atoms):
+                parent_id(atoms)  # present and an integer
                 self.subclusters.append(atoms)
             elif is_isolated_atom(atoms) and PARENT_KEY not in atoms.info:
                 self.isolated.append(atoms)
@@ -373,8 +382,8 @@ class _Pools:
         data sets, same id and geometry; they are not added twice."""
         known = {int(p.info[PARENT_KEY]): p for p in self.parents}
         for atoms in self._parents_of(frames):
-            pid = atoms.info.get(PARENT_KEY)
-            parent = known.get(int(pid)) if pid is not None else None
+            pid = parent_id(atoms)
+            parent = known.get(pid)
             if parent is None:
                 raise MBEInputError(
                     f"{describe(atoms)}: field '{PARENT_KEY}'={pid} names no parent of the "
