@@ -28,7 +28,7 @@ import ase
 import numpy as np
 
 from ..errors import MBEInputError
-from .io import PARENT_KEY, describe, subcluster_atoms
+from .io import PARENT_KEY, describe, parent_id, subcluster_atoms
 from .sets import check_geometry
 from .splitting import group_parents
 
@@ -55,7 +55,7 @@ def subcluster_sets(
     by_id = {int(p.info[PARENT_KEY]): p for p in parents}
     members: dict[int, dict[tuple[int, ...], ase.Atoms]] = {}
     for atoms in subclusters:
-        pid = int(atoms.info[PARENT_KEY])
+        pid = parent_id(atoms)
         if pid not in by_id:
             raise MBEInputError(
                 f"{describe(atoms)}: field '{PARENT_KEY}'={pid} names no parent of the "

@@ -366,9 +366,9 @@ class _Pools:
         """Sort ``frames`` in; returns the ids of its parents. Parents of files
         other than the training file must carry ``mbe_parent`` ids."""
         parents = self._parents_of(frames)
-        for atoms in parents:
-            if explicit_ids and PARENT_KEY not in atoms.info:
-                raise MBEInputError(f"{describe(atoms)}: field '{PARENT_KEY}' is missing")
+        if explicit_ids:
+            for atoms in parents:
+                parent_id(atoms)  # present and an integer
         assign_parent_ids(parents)
         ids = [int(p.info[PARENT_KEY]) for p in parents]
         self.parents += parents
