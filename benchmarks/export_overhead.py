@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.conftest import hydrogen_cluster  # noqa: E402
 from tests.models import ARCHITECTURES, export_tiny_model  # noqa: E402
 
-from metatrain_mbe.interface.export import export_mbe_model  # noqa: E402
-from metatrain_mbe.interface.wrapper import ENERGY_BY_ORDER  # noqa: E402
+from metatrain_mbe.compute.export import export_mbe_model  # noqa: E402
+from metatrain_mbe.compute.mbe_model import ENERGY_BY_ORDER  # noqa: E402
 
 
 def timed(function, repeats):
@@ -53,8 +53,10 @@ def main():
     torch.set_num_threads(1)
     atoms = hydrogen_cluster(8, seed=0)
     by_order = {ENERGY_BY_ORDER: ModelOutput(unit="eV", sample_kind="system")}
-    print(f"{'model':>18} {'inner E+F ms':>13} {'wrapped E+F ms':>15} {'overhead':>9} "
-          f"{'MBE ms':>8} {'naive ms':>9} {'speed-up':>9}")
+    print(
+        f"{'model':>18} {'inner E+F ms':>13} {'wrapped E+F ms':>15} {'overhead':>9} "
+        f"{'MBE ms':>8} {'naive ms':>9} {'speed-up':>9}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for name in ARCHITECTURES:
@@ -77,9 +79,11 @@ def main():
                     sub.calc = None
 
             t_naive = timed(naive, 2)
-            print(f"{name:>18} {1e3 * t_inner:>13.2f} {1e3 * t_wrapped:>15.2f} "
-                  f"{t_wrapped / t_inner:>8.2f}x {1e3 * t_mbe:>8.1f} {1e3 * t_naive:>9.1f} "
-                  f"{t_naive / t_mbe:>8.1f}x")
+            print(
+                f"{name:>18} {1e3 * t_inner:>13.2f} {1e3 * t_wrapped:>15.2f} "
+                f"{t_wrapped / t_inner:>8.2f}x {1e3 * t_mbe:>8.1f} {1e3 * t_naive:>9.1f} "
+                f"{t_naive / t_mbe:>8.1f}x"
+            )
 
 
 if __name__ == "__main__":

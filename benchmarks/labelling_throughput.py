@@ -1,4 +1,5 @@
-"""Structures per minute of ``mtt-mbe label`` with 1 and 2 local workers.
+"""Structures per minute of ``label_structures`` (``mtt-mbe label``) with 1 and 2
+local workers.
 
 Run: ``python benchmarks/labelling_throughput.py [--count 24]`` on an idle
 machine. Labels the same hydrogen sub-clusters (2 to 7 atoms of one 8-atom
@@ -12,10 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from metatrain_mbe.data import enumerate_subclusters, write_structures
+from metatrain_mbe.compute.labelling import LabelStore, label_structures
+from metatrain_mbe.data import enumerate_subclusters
 from metatrain_mbe.data.bulk import hydrogen_bulk
 from metatrain_mbe.data.sampling import sample_clusters
-from metatrain_mbe.interface.cli import main
 
 
 def main_benchmark():
@@ -26,17 +27,16 @@ def main_benchmark():
     subs = enumerate_subclusters([parent], [3, 4, 5])[: args.count]
     rates = {}
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "in.xyz"
-        write_structures(path, subs)
         for workers in (1, 2):
+            store = LabelStore(Path(tmp) / f"s{workers}.db")
             start = time.perf_counter()
-            code = main(["label", str(path), "-o", f"{tmp}/out{workers}.xyz", "--store",
-                         f"{tmp}/s{workers}.db", "--workers", str(workers),
-                         "--grid-level", "2"])
-            assert code == 0
+            outcome = label_structures(subs, "pyscf", {"grid_level": 2}, store, workers=workers)
+            assert not outcome.failed
             rates[workers] = 60 * len(subs) / (time.perf_counter() - start)
-    print(f"1 worker: {rates[1]:.1f} structures/min; 2 workers: {rates[2]:.1f} "
-          f"structures/min; ratio {rates[2] / rates[1]:.2f}x")
+    print(
+        f"1 worker: {rates[1]:.1f} structures/min; 2 workers: {rates[2]:.1f} "
+        f"structures/min; ratio {rates[2] / rates[1]:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from tests.models import ARCHITECTURES, export_tiny_model  # noqa: E402
 
 from metatrain_mbe.compute.ase_evaluator import CalculatorEvaluator  # noqa: E402
 from metatrain_mbe.compute.batching import fragment_system, subcluster_systems  # noqa: E402,E501
-from metatrain_mbe.compute.evaluator import STRATEGIES, ModelEvaluator  # noqa: E402
+from metatrain_mbe.compute.evaluator import BATCH_LAYOUTS, ModelEvaluator  # noqa: E402
 from metatrain_mbe.expansion import BodyOrderTerms, SubsetPlan  # noqa: E402
 
 
@@ -40,8 +40,11 @@ def raw_forward_backward(evaluator: ModelEvaluator, parent, plan, strategy: str)
     found = torch.nonzero(members)
     leaf = job["positions"][found[:, 1]].clone().requires_grad_(True)
     if strategy == "fragments":
-        systems = [fragment_system(job["types"], leaf, members, job["pairs"],
-                                   evaluator.options, job["separation"])]
+        systems = [
+            fragment_system(
+                job["types"], leaf, members, job["pairs"], evaluator.options, job["separation"]
+            )
+        ]
         outputs = evaluator._outputs["atom"]
     else:
         systems = subcluster_systems(job["types"], leaf, members, job["pairs"], evaluator.options)
@@ -86,14 +89,16 @@ def main() -> None:
             error = float((results[0][0] - reference[0][0]).abs().max())
 
             raw = {}
-            for strategy in STRATEGIES:
+            for strategy in BATCH_LAYOUTS:
                 for _ in range(3):  # warm-up
                     raw_forward_backward(evaluator, parents[0], plans[0], strategy)
                 raw[strategy] = min(
                     raw_forward_backward(evaluator, p, q, strategy) for p, q in zip(parents, plans)
                 )
             t_raw = min(raw.values())
-            per = {s: f"{evaluator.timings[s] * 1e3 * plans[0].n_subsets:.0f}" for s in STRATEGIES}
+            per = {
+                s: f"{evaluator.timings[s] * 1e3 * plans[0].n_subsets:.0f}" for s in BATCH_LAYOUTS
+            }
             print(
                 f"{name:18s} naive {t_naive * 1e3:7.0f} ms  batched {t_batched * 1e3:6.0f} ms "
                 f"[{evaluator.strategy}; calibration ms {per}]  raw {t_raw * 1e3:6.0f} ms "

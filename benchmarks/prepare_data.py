@@ -31,8 +31,9 @@ def synthetic(n_parents, n_labelled, rng):
         parents.append(atoms)
     subs = isolated_atoms(parents) + enumerate_subclusters(parents[:n_labelled])
     for atoms in parents + subs:
-        atoms.calc = SinglePointCalculator(atoms, energy=-13.6 * len(atoms) + rng.normal(),
-                                           forces=rng.normal(size=(len(atoms), 3)))
+        atoms.calc = SinglePointCalculator(
+            atoms, energy=-13.6 * len(atoms) + rng.normal(), forces=rng.normal(size=(len(atoms), 3))
+        )
     return parents, subs
 
 
@@ -54,8 +55,12 @@ def main():
             "training_set": {"systems": "parents.xyz", "targets": {"energy": {"unit": "eV"}}},
             "validation_set": 0.1,
             "test_set": 0.1,
-            "mbe": {"subclusters": "subclusters.xyz", "proportion": 1.0,
-                    "stratify_by": "regime", "isolated_atom": True},
+            "mbe": {
+                "subclusters": "subclusters.xyz",
+                "proportion": 1.0,
+                "stratify_by": "regime",
+                "isolated_atom": True,
+            },
         }
         paths = RunPaths.from_output(Path("out/model.pt"), "extensions")
         start = time.perf_counter()
@@ -65,8 +70,10 @@ def main():
         end = time.perf_counter()
         counts = {name: len(frames) for name, frames in prepared.files.items()}
         print(f"prepared {counts}")
-        print(f"read + prepare: {middle - start:.2f} s, write: {end - middle:.2f} s, "
-              f"total: {end - start:.2f} s")
+        print(
+            f"read + prepare: {middle - start:.2f} s, write: {end - middle:.2f} s, "
+            f"total: {end - start:.2f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -67,18 +67,37 @@ def main():
         for k, atoms in enumerate(parents):
             atoms.info.update(mbe_parent=k, regime="low" if k % 2 else "high")
         ase.io.write("data/hydrogen/parents.xyz", label(parents), format="extxyz")
-        subs = label(isolated_atoms(parents) + enumerate_subclusters(parents[:args.labelled]))
+        subs = label(isolated_atoms(parents) + enumerate_subclusters(parents[: args.labelled]))
         ase.io.write("data/hydrogen/subclusters.xyz", subs, format="extxyz")
-        common = [str(ROOT / "options/pet.yaml"), "-r", f"architecture.training.num_epochs="
-                  f"{args.epochs}"]
+        common = [
+            str(ROOT / "options/pet.yaml"),
+            "-r",
+            f"architecture.training.num_epochs={args.epochs}",
+        ]
         runs = {
-            "mtt-mbe train (analysis off)": [str(bin_dir / "mtt-mbe"), "train", *common,
-                                             "-o", "a/model.pt", "-r",
-                                             "mbe.analysis.enabled=false"],
-            "mtt train derived options": [str(bin_dir / "mtt"), "train", "a/model_options.yaml",
-                                          "-o", str(Path("b/model.pt").absolute())],
-            "mtt-mbe train (with analysis)": [str(bin_dir / "mtt-mbe"), "train", *common,
-                                              "-o", "c/model.pt"],
+            "mtt-mbe train (analysis off)": [
+                str(bin_dir / "mtt-mbe"),
+                "train",
+                *common,
+                "-o",
+                "a/model.pt",
+                "-r",
+                "mbe.analysis.enabled=false",
+            ],
+            "mtt train derived options": [
+                str(bin_dir / "mtt"),
+                "train",
+                "a/model_options.yaml",
+                "-o",
+                str(Path("b/model.pt").absolute()),
+            ],
+            "mtt-mbe train (with analysis)": [
+                str(bin_dir / "mtt-mbe"),
+                "train",
+                *common,
+                "-o",
+                "c/model.pt",
+            ],
         }
         Path("b").mkdir()  # `mtt train -o` wants a bare name or an absolute path
         times = {name: timed(command) for name, command in runs.items()}

@@ -49,12 +49,13 @@ def lj_dataset():
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
-    """Untrained float64 SOAP-BPNN, PET and MACE models for hydrogen, saved once:
-    ``{name: path}``; their extensions are in ``path.parent / "extensions"``."""
-    from .models import ARCHITECTURES, export_tiny_model
+    """Untrained float64 SOAP-BPNN, PET and MACE models for hydrogen, each saved
+    once when first used: ``{name: path}``; their extensions are in
+    ``path.parent / "extensions"``."""
+    from .models import LazyModels, export_tiny_model
 
     directory = tmp_path_factory.mktemp("models")
-    return {name: export_tiny_model(name, directory) for name in ARCHITECTURES}
+    return LazyModels(lambda name: export_tiny_model(name, directory))
 
 
 def hydrogen_cluster(n_atoms: int, seed: int = 0) -> ase.Atoms:

@@ -1,9 +1,11 @@
 """Small real models for tests: metatrain architectures with random weights,
 and a pair potential written as a metatomic model."""
 
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
+import pytest
 import torch
 from metatensor.torch import Labels, TensorBlock, TensorMap
 from metatomic.torch import (
@@ -16,7 +18,39 @@ from metatomic.torch import (
 )
 
 ARCHITECTURES = ["soap_bpnn", "pet", "experimental.mace"]
+#: the architecture of the quick loop (``pytest -m "not slow"``)
+QUICK_ARCHITECTURE = "pet"
 CUTOFF = 5.5
+
+
+def architecture_params() -> list:
+    """:data:`ARCHITECTURES` as pytest parameters, all but
+    :data:`QUICK_ARCHITECTURE` marked slow."""
+    return [
+        name if name == QUICK_ARCHITECTURE else pytest.param(name, marks=pytest.mark.slow)
+        for name in ARCHITECTURES
+    ]
+
+
+class LazyModels(Mapping):
+    """``{architecture: make(architecture)}``, each made on first use and kept."""
+
+    def __init__(self, make: Callable[[str], Any]):
+        self._make = make
+        self._made: Dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in ARCHITECTURES:
+            raise KeyError(name)
+        if name not in self._made:
+            self._made[name] = self._make(name)
+        return self._made[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(ARCHITECTURES)
+
+    def __len__(self) -> int:
+        return len(ARCHITECTURES)
 
 
 def tiny_hypers(name: str) -> dict:

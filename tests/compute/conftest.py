@@ -10,14 +10,18 @@ import pytest
 
 @pytest.fixture(scope="session")
 def calculators(tiny_models):
-    """metatomic's ase calculator of each tiny model, ``{name: calculator}``."""
+    """metatomic's ase calculator of each tiny model, ``{name: calculator}``,
+    each made when first used."""
     from metatomic_ase import MetatomicCalculator
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return {
-            name: MetatomicCalculator(
+    from ..models import LazyModels
+
+    def make(name):
+        path = tiny_models[name]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return MetatomicCalculator(
                 str(path), extensions_directory=str(path.parent / "extensions")
             )
-            for name, path in tiny_models.items()
-        }
+
+    return LazyModels(make)

@@ -7,11 +7,11 @@ import torch
 from ase.calculators.lj import LennardJones
 
 from metatrain_mbe.compute.ase_evaluator import CalculatorEvaluator
-from metatrain_mbe.compute.evaluator import STRATEGIES, ModelEvaluator
+from metatrain_mbe.compute.evaluator import BATCH_LAYOUTS, ModelEvaluator
 from metatrain_mbe.expansion import BodyOrderTerms, SubsetPlan, truncated_energy
 
 from ..conftest import hydrogen_cluster
-from ..models import ARCHITECTURES
+from ..models import architecture_params
 
 
 def parents():
@@ -31,8 +31,8 @@ def one_by_one(calculators):
     }
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
-@pytest.mark.parametrize("name", ARCHITECTURES)
+@pytest.mark.parametrize("strategy", BATCH_LAYOUTS)
+@pytest.mark.parametrize("name", architecture_params())
 def test_batched_matches_ase_calculator(tiny_models, one_by_one, name, strategy):
     # batch_size 6 < 31 + 7 sub-clusters: several calls, one spanning both parents
     evaluator = ModelEvaluator(tiny_models[name], batch_size=6, strategy=strategy)
@@ -53,11 +53,11 @@ def test_batched_matches_ase_calculator(tiny_models, one_by_one, name, strategy)
         assert v.v[plan.orders == 3].abs().max() > 1e-8
 
 
-@pytest.mark.parametrize("name", ARCHITECTURES)
+@pytest.mark.parametrize("name", architecture_params())
 def test_full_order_reproduces_the_model(tiny_models, calculators, name):
     parent = hydrogen_cluster(6, seed=11)
     plan = SubsetPlan(6)
-    (energies, gradients), = ModelEvaluator(tiny_models[name]).evaluate([parent], [plan])
+    ((energies, gradients),) = ModelEvaluator(tiny_models[name]).evaluate([parent], [plan])
     terms = BodyOrderTerms.from_energies(0, plan, energies, gradients)
     atoms = parent.copy()
     atoms.calc = calculators[name]
@@ -75,13 +75,13 @@ def test_single_atom_parent_and_auto_strategy(tiny_models):
     evaluator = ModelEvaluator(tiny_models["pet"], strategy="auto")
     plans = [SubsetPlan(1), SubsetPlan(4, max_order=2)]
     results = evaluator.evaluate([ase.Atoms("H"), hydrogen_cluster(4)], plans)
-    assert evaluator.strategy in STRATEGIES
-    assert set(evaluator.timings) == set(STRATEGIES)
+    assert evaluator.strategy in BATCH_LAYOUTS
+    assert set(evaluator.timings) == set(BATCH_LAYOUTS)
     (e_single, g_single), (e_trunc, _) = results
     assert e_single[1] == pytest.approx(float(e_trunc[1]), abs=1e-10)
     assert g_single.abs().max() < 1e-10
     # truncated plan rows equal the same rows of a complete plan
-    (e_full, _), = evaluator.evaluate([hydrogen_cluster(4)], [SubsetPlan(4)])
+    ((e_full, _),) = evaluator.evaluate([hydrogen_cluster(4)], [SubsetPlan(4)])
     torch.testing.assert_close(e_trunc, e_full[plans[1].masks], atol=1e-10, rtol=0)
 
 
@@ -89,7 +89,7 @@ def test_calculator_evaluator_on_a_pair_potential():
     parent = hydrogen_cluster(5, seed=2)
     plan = SubsetPlan(5)
     calc = LennardJones(sigma=0.7, epsilon=0.1, rc=100.0, smooth=False)
-    (energies, gradients), = CalculatorEvaluator(calc).evaluate([parent], [plan])
+    ((energies, gradients),) = CalculatorEvaluator(calc).evaluate([parent], [plan])
     terms = BodyOrderTerms.from_energies(0, plan, energies, gradients)
     assert terms.v[plan.orders >= 3].abs().max() < 1e-10
     assert terms.dv[plan.orders >= 3].abs().max() < 1e-9

@@ -18,9 +18,10 @@ from ase.calculators.lj import LennardJones  # noqa: E402
 from metatrain_mbe.compute.labelling import (  # noqa: E402
     LabelStore,
     PySCFCalculator,
-    run_tasks,
+    compute_label,
     spin_of,
 )
+from metatrain_mbe.compute.tasks import map_tasks  # noqa: E402
 from metatrain_mbe.interface.cli import main  # noqa: E402
 
 FAST = {"basis": "sto-3g", "smearing": 0.025, "grid_level": 1}
@@ -52,6 +53,7 @@ def test_smearing_shares_one_fermi_level_unless_the_spin_is_fixed():
     assert energies[True] < energies[False] - 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [2, 3])
 def test_forces_are_minus_the_energy_gradient(n):
     # grid level 3: coarser grids move with the atoms and spoil finite differences
@@ -74,10 +76,15 @@ def test_forces_are_minus_the_energy_gradient(n):
 
 #: a 4-atom sub-cluster of the shipped high-density data on which DIIS, damping
 #: and the Hückel guess all fail (UKS-PBE, cc-pVDZ, 0.025 eV smearing)
-HARD_H4 = [[0.558, 0.433, -0.389], [1.389, 0.857, 1.423], [-0.675, 0.497, -0.855],
-           [-0.961, -1.595, -0.155]]
+HARD_H4 = [
+    [0.558, 0.433, -0.389],
+    [1.389, 0.857, 1.423],
+    [-0.675, 0.497, -0.855],
+    [-0.961, -1.595, -0.155],
+]
 
 
+@pytest.mark.slow
 def test_newton_strategy_works_with_smearing(monkeypatch):
     # PySCF's Newton solver cannot handle fractional occupations: the strategy
     # must converge integer occupations first, then the smeared SCF
@@ -109,6 +116,7 @@ def _label_args(path, out, store, *extra):
     ]
 
 
+@pytest.mark.slow
 def test_identical_inputs_once_and_failures_recorded(tmp_path, capsys):
     frames = [chain(2), chain(3), chain(2), chain(4)]
     frames[1].info["mbe_parent"] = 7
@@ -122,7 +130,7 @@ def test_identical_inputs_once_and_failures_recorded(tmp_path, capsys):
     assert [len(a) for a in out] == [3]
     error = capsys.readouterr().err
     assert "3 structures failed" in error and "frame 3" in error
-    rows = LabelStore(tmp_path / "s.db").done()
+    rows = LabelStore(tmp_path / "s.db").entries()
     assert len(rows) == 3  # chain(2) twice: one row
     assert sorted(r["status"] for r in rows.values()) == ["failed", "failed", "ok"]
 
@@ -135,6 +143,7 @@ def _rows(path):
         return 0
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_duplicates(tmp_path):
     frames = [chain(2 + k % 2, spacing=0.8 + 0.02 * k) for k in range(20)]
     ase.io.write(tmp_path / "in.xyz", frames, format="extxyz")
@@ -223,7 +232,7 @@ def test_store_takes_keys_that_read_as_numbers(tmp_path):
     key = "65399494664817964737483173606e70"
     store.put(key, atoms, {"energy": -1.0, "forces": np.zeros((2, 3)).tolist()})
     store.put("0123", atoms, {"error": "SCFError: no"})
-    rows = LabelStore(tmp_path / "s.db").done()
+    rows = LabelStore(tmp_path / "s.db").entries()
     assert rows[key]["status"] == "ok" and rows[key]["energy"] == -1.0
     assert rows["0123"] == {"status": "failed", "error": "SCFError: no"}
 
@@ -237,10 +246,13 @@ class SlowLJ(LennardJones):
 
 
 def test_stopping_early_cancels_the_tasks_not_started():
-    tasks = [(str(k), [1, 1], [[0, 0, 0], [0, 0, 0.7 + 0.01 * k]],
-              f"{__name__}:SlowLJ", {}) for k in range(40)]
+    tasks = [
+        (str(k), [1, 1], [[0, 0, 0], [0, 0, 0.7 + 0.01 * k]], f"{__name__}:SlowLJ", {})
+        for k in range(40)
+    ]
     start = time.perf_counter()
-    with contextlib.closing(run_tasks(tasks, workers=2)) as results:
+    results = map_tasks(compute_label, tasks, workers=2, progress=False)
+    with contextlib.closing(results):
         key, result = next(results)
     # all 40 would take 4 s on 2 workers; stopping waits for the 2 running ones
     assert time.perf_counter() - start < 2.5

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from metatrain_mbe import MBEInputError
 from metatrain_mbe.data.augmentation import (
+    choose_injected_parents,
     injected_subclusters,
-    select_parents,
     subcluster_sets,
 )
 from metatrain_mbe.data.splitting import split_parents
@@ -70,9 +70,13 @@ def test_injected_count_matches_the_proportion_within_one_set(seed, proportion, 
     sets = subcluster_sets(enumerate_subclusters(frames), frames)
     if 0 < proportion * n < 0.5:
         with pytest.raises(MBEInputError, match="selects no complete set"):
-            select_parents(sets, frames, proportion=proportion, seed=seed, stratify_by=stratify)
+            choose_injected_parents(
+                sets, frames, proportion=proportion, seed=seed, stratify_by=stratify
+            )
         return
-    chosen = select_parents(sets, frames, proportion=proportion, seed=seed, stratify_by=stratify)
+    chosen = choose_injected_parents(
+        sets, frames, proportion=proportion, seed=seed, stratify_by=stratify
+    )
     injected = injected_subclusters(sets, chosen)
     available = n * SET_SIZE
     assert abs(len(injected) - proportion * available) <= SET_SIZE
@@ -97,12 +101,18 @@ def test_injected_count_matches_the_proportion_within_one_set(seed, proportion, 
 def test_no_subcluster_of_a_held_out_parent_is_injected(seed, proportion, validation, stratify):
     frames = parents(24)
     sets = subcluster_sets(enumerate_subclusters(frames), frames)
-    split = split_parents(frames, {"validation": validation, "test": 0.1}, seed=seed,
-                          stratify_by=stratify, labelled=sets)
+    split = split_parents(
+        frames,
+        {"validation": validation, "test": 0.1},
+        seed=seed,
+        stratify_by=stratify,
+        labelled=sets,
+    )
     train = [a for a in frames if a.info["mbe_parent"] in split["train"]]
     train_sets = {pid: sets[pid] for pid in split["train"]}
-    chosen = select_parents(train_sets, train, proportion=proportion, seed=seed,
-                            stratify_by=stratify)
+    chosen = choose_injected_parents(
+        train_sets, train, proportion=proportion, seed=seed, stratify_by=stratify
+    )
     injected = {a.info["mbe_parent"] for a in injected_subclusters(train_sets, chosen)}
     assert injected <= set(split["train"])
     assert not injected & (set(split["validation"]) | set(split["test"]))
@@ -111,13 +121,15 @@ def test_no_subcluster_of_a_held_out_parent_is_injected(seed, proportion, valida
 def test_same_seed_same_choice_and_nothing_when_proportion_is_zero():
     frames = parents(20)
     sets = subcluster_sets(enumerate_subclusters(frames), frames)
-    first = select_parents(sets, frames, proportion=0.3, seed=4, stratify_by="regime")
-    assert first == select_parents(sets, frames, proportion=0.3, seed=4, stratify_by="regime")
-    assert select_parents(sets, frames, proportion=0.0, seed=4) == []
-    assert select_parents(sets, frames, proportion=1.0, seed=4) == list(range(20))
+    first = choose_injected_parents(sets, frames, proportion=0.3, seed=4, stratify_by="regime")
+    assert first == choose_injected_parents(
+        sets, frames, proportion=0.3, seed=4, stratify_by="regime"
+    )
+    assert choose_injected_parents(sets, frames, proportion=0.0, seed=4) == []
+    assert choose_injected_parents(sets, frames, proportion=1.0, seed=4) == list(range(20))
 
 
 def test_proportion_without_labelled_parents_is_an_error():
     frames = parents(3)
     with pytest.raises(MBEInputError, match="no training parent has labelled sub-clusters"):
-        select_parents({}, frames, proportion=0.5, seed=0)
+        choose_injected_parents({}, frames, proportion=0.5, seed=0)

@@ -68,8 +68,9 @@ def test_missing_stratification_key_and_empty_training_are_errors():
 )
 def test_subclusters_follow_their_parent(seed, validation, test, stratify):
     frames = parents(12)
-    split = split_parents(frames, {"validation": validation, "test": test}, seed=seed,
-                          stratify_by=stratify)
+    split = split_parents(
+        frames, {"validation": validation, "test": test}, seed=seed, stratify_by=stratify
+    )
     routed = route_by_parent(enumerate_subclusters(frames), split)
     for name in SPLITS:
         assert {a.info["mbe_parent"] for a in routed[name]} <= set(split[name])

@@ -9,8 +9,8 @@ import torch
 from metatomic_ase import MetatomicCalculator
 
 from metatrain_mbe import MBEInputError
+from metatrain_mbe.analysis import AnalysisSettings
 from metatrain_mbe.data import assign_parent_ids, enumerate_subclusters, isolated_atoms
-from metatrain_mbe.interface.analysis import AnalysisSettings
 from metatrain_mbe.interface.cli import main
 from metatrain_mbe.interface.model_analysis import analyze_model
 
@@ -32,12 +32,22 @@ def test_analyze_model_writes_model_and_reference(tmp_path, tiny_models, labelle
     out = tmp_path / "out"
     settings = AnalysisSettings(group_by="regime")
     report = analyze_model(
-        tiny_models["pet"], labelled_hydrogen, out, settings,
+        tiny_models["pet"],
+        labelled_hydrogen,
+        out,
+        settings,
         training_frames=[hydrogen_cluster(4, seed=9)],
     )
-    for name in ["model/mbe_energy.mts", "model/mbe_summary.mts", "reference/mbe_energy.mts",
-                 "report.json", "report.md", "figures/body_orders.png", "figures/dimers.png",
-                 "subclusters.chemiscope.json.gz"]:
+    for name in [
+        "model/mbe_energy.mts",
+        "model/mbe_summary.mts",
+        "reference/mbe_energy.mts",
+        "report.json",
+        "report.md",
+        "figures/body_orders.png",
+        "figures/dimers.png",
+        "subclusters.chemiscope.json.gz",
+    ]:
         assert (out / name).is_file(), name
     assert json.loads((out / "report.json").read_text())["model"] == report["model"]
     assert set(report["model"]["groups"]) == {"all", "a", "b"}
@@ -66,8 +76,9 @@ def test_analyze_model_writes_model_and_reference(tmp_path, tiny_models, labelle
 
 def test_parents_only_and_selection(tmp_path, tiny_models):
     frames = [hydrogen_cluster(3, seed=s) for s in range(3)]
-    report = analyze_model(tiny_models["pet"], frames, tmp_path / "o", AnalysisSettings(),
-                           parent_ids=[2])
+    report = analyze_model(
+        tiny_models["pet"], frames, tmp_path / "o", AnalysisSettings(), parent_ids=[2]
+    )
     assert report["model"]["parents"] == [2]  # frame index as id
     assert "reference" not in report and "rmse" not in report
     assert not (tmp_path / "o" / "reference").exists()
@@ -76,8 +87,9 @@ def test_parents_only_and_selection(tmp_path, tiny_models):
 def test_unknown_parent_writes_nothing(tmp_path, tiny_models):
     frames = [hydrogen_cluster(3)]
     with pytest.raises(MBEInputError, match="no parent \\[5\\]"):
-        analyze_model(tiny_models["pet"], frames, tmp_path / "o", AnalysisSettings(),
-                      parent_ids=[5])
+        analyze_model(
+            tiny_models["pet"], frames, tmp_path / "o", AnalysisSettings(), parent_ids=[5]
+        )
     assert not (tmp_path / "o").exists()
 
 
@@ -85,11 +97,37 @@ def test_cli_analyze_with_model(tmp_path, tiny_models, labelled_hydrogen, capsys
     path = tmp_path / "labelled.xyz"
     ase.io.write(path, labelled_hydrogen, format="extxyz")
     out = tmp_path / "cli"
-    assert main(["analyze", str(path), "--model", str(tiny_models["pet"]), "-o", str(out),
-                 "--max-order", "3", "--parents", "1"]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                str(path),
+                "--model",
+                str(tiny_models["pet"]),
+                "-o",
+                str(out),
+                "--max-order",
+                "3",
+                "--parents",
+                "1",
+            ]
+        )
+        == 0
+    )
     summary = mts.load(str(out / "model" / "mbe_summary.mts"))
     assert summary.keys.values.flatten().tolist() == [2, 3]
     assert "== model ==" in capsys.readouterr().out
-    assert main(["analyze", str(path), "--model", str(tmp_path / "missing.pt"),
-                 "-o", str(tmp_path / "bad")]) == 2
+    assert (
+        main(
+            [
+                "analyze",
+                str(path),
+                "--model",
+                str(tmp_path / "missing.pt"),
+                "-o",
+                str(tmp_path / "bad"),
+            ]
+        )
+        == 2
+    )
     assert not (tmp_path / "bad").exists()

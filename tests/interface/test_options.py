@@ -1,17 +1,17 @@
 import pytest
 
 from metatrain_mbe import MBEInputError
-from metatrain_mbe.interface.options import MBEOptions, options_table, parse_mbe_options
+from metatrain_mbe.interface.options import MBEOptions, options_table, parse_options
 
 
 def test_defaults_and_normalisation():
-    options = parse_mbe_options({"subclusters": "a.xyz", "orders": "2:4,6"})
+    options = parse_options({"subclusters": "a.xyz", "orders": "2:4,6"})
     assert options.subclusters == ["a.xyz"]
     assert options.orders == [2, 3, 4, 6]
     assert options.proportion == 1.0 and options.subcluster_weight == 1
     assert options.analysis.enabled and options.analysis.test_parents == "labelled"
-    assert parse_mbe_options(None) == MBEOptions()
-    assert parse_mbe_options({"orders": [3, 2, 3]}).orders == [2, 3]
+    assert parse_options(None) == MBEOptions()
+    assert parse_options({"orders": [3, 2, 3]}).orders == [2, 3]
 
 
 @pytest.mark.parametrize(
@@ -32,7 +32,7 @@ def test_defaults_and_normalisation():
 )
 def test_bad_options_are_one_line_errors_naming_the_key(section, message):
     with pytest.raises(MBEInputError) as error:
-        parse_mbe_options(section, "o.yaml")
+        parse_options(section, "o.yaml")
     assert message in str(error.value)
     assert "\n" not in str(error.value)
 

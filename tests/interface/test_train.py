@@ -5,62 +5,11 @@ import metatensor.torch as mts
 import numpy as np
 import pytest
 import yaml
-from ase.calculators.lj import LennardJones
-from ase.calculators.singlepoint import SinglePointCalculator
 
-from metatrain_mbe.data import assign_parent_ids, enumerate_subclusters, isolated_atoms
 from metatrain_mbe.interface.cli import main
 from metatrain_mbe.interface.training import RunPaths, prepare_run, write_prepared
 
-from ..conftest import hydrogen_cluster
-from ..models import tiny_hypers
-
-E1_H = -13.6
-
-
-def _label(frames):
-    for atoms in frames:
-        atoms.calc = LennardJones(sigma=0.74, epsilon=0.2, rc=6.0, smooth=True)
-        energy = atoms.get_potential_energy() + E1_H * len(atoms)
-        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=atoms.get_forces())
-    return frames
-
-
-@pytest.fixture
-def hydrogen_files(tmp_path, monkeypatch):
-    """16 labelled 4-atom H parents (ids 100.., regimes high/low), complete labelled
-    sub-cluster sets for the first 10 and the isolated atom; cwd is tmp_path."""
-    parents = [hydrogen_cluster(4, seed=k) for k in range(16)]
-    for k, parent in enumerate(parents):
-        parent.info.update(mbe_parent=100 + k, regime="low" if k % 2 else "high")
-    assign_parent_ids(parents)
-    ase.io.write(tmp_path / "parents.xyz", _label(parents), format="extxyz")
-    # as `mtt-mbe subclusters --with-parents` writes it: atom, parents, sub-clusters
-    copies = [p.copy() for p in parents[:10]]
-    subs = _label(isolated_atoms(parents) + copies + enumerate_subclusters(parents[:10]))
-    ase.io.write(tmp_path / "subclusters.xyz", subs, format="extxyz")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def _options(architecture="pet", **mbe):
-    training = {"num_epochs": 1, "batch_size": 4, "log_interval": 1, "checkpoint_interval": 10}
-    return {
-        "seed": 0,
-        "base_precision": 64,
-        "architecture": {"name": architecture, "model": tiny_hypers(architecture),
-                         "training": training},
-        "training_set": {"systems": "parents.xyz", "targets": {"energy": {"unit": "eV"}}},
-        "validation_set": 0.2,
-        "test_set": 0.2,
-        "mbe": {"subclusters": "subclusters.xyz", "proportion": 0.5, "stratify_by": "regime",
-                **mbe},
-    }
-
-
-def _write(path, options):
-    path.write_text(yaml.safe_dump(options))
-    return str(path)
+from .conftest import E1_H, train_options, write_yaml
 
 
 def _parents_in(path):
@@ -69,7 +18,7 @@ def _parents_in(path):
 
 def test_prepared_sets_keep_held_out_parents_out_of_training(hydrogen_files):
     paths = RunPaths.from_output("out/model.pt", "extensions")
-    prepared = prepare_run(_options(isolated_atom=True, subcluster_weight=2), paths)
+    prepared = prepare_run(train_options(isolated_atom=True, subcluster_weight=2), paths)
     write_prepared(prepared, paths)
     data = hydrogen_files / "out" / "model_data"
     split = json.loads((data / "split.json").read_text())
@@ -93,7 +42,9 @@ def test_prepared_sets_keep_held_out_parents_out_of_training(hydrogen_files):
     assert "mbe" not in derived
     assert derived["architecture"]["training"]["atomic_baseline"] == {"energy": {1: E1_H}}
     assert [s["systems"] for s in derived["training_set"]] == [
-        "out/model_data/train.xyz", "out/model_data/train_subclusters.xyz"]
+        "out/model_data/train.xyz",
+        "out/model_data/train_subclusters.xyz",
+    ]
     assert derived["training_set"][0]["targets"] == {"energy": {"unit": "eV"}}
     assert len(derived["validation_set"]) == len(derived["test_set"]) == 2
 
@@ -102,18 +53,19 @@ def test_same_options_and_seed_give_byte_identical_data(hydrogen_files):
     outputs = []
     for name in ("a", "b"):
         paths = RunPaths.from_output(f"{name}/model.pt", "extensions")
-        write_prepared(prepare_run(_options(), paths), paths)
-        outputs.append({p.name: p.read_bytes() for p in (hydrogen_files / name / "model_data")
-                        .iterdir()})
+        write_prepared(prepare_run(train_options(), paths), paths)
+        outputs.append(
+            {p.name: p.read_bytes() for p in (hydrogen_files / name / "model_data").iterdir()}
+        )
     assert outputs[0] == outputs[1] and len(outputs[0]) == 7
     paths = RunPaths.from_output("c/model.pt", "extensions")
-    write_prepared(prepare_run(_options(seed=7), paths), paths)
+    write_prepared(prepare_run(train_options(seed=7), paths), paths)
     assert (hydrogen_files / "c/model_data/split.json").read_bytes() != outputs[0]["split.json"]
 
 
 def test_zero_proportion_trains_on_parents_only(hydrogen_files):
     paths = RunPaths.from_output("out/model.pt", "extensions")
-    prepared = prepare_run(_options(proportion=0.0, fix_e1=False), paths)
+    prepared = prepare_run(train_options(proportion=0.0, fix_e1=False), paths)
     assert set(prepared.files) == {"train.xyz", "validation.xyz", "test.xyz"}
     assert "atomic_baseline" not in prepared.options["architecture"]["training"]
     assert len(prepared.options["training_set"]) == 1
@@ -145,8 +97,7 @@ def _drop_parent_key(directory):
 
 def _drop_order_3(directory):
     subs = ase.io.read(directory / "subclusters.xyz", ":")
-    ase.io.write(directory / "subclusters.xyz", [a for a in subs if len(a) != 3],
-                 format="extxyz")
+    ase.io.write(directory / "subclusters.xyz", [a for a in subs if len(a) != 3], format="extxyz")
 
 
 @pytest.mark.parametrize(
@@ -156,23 +107,37 @@ def _drop_order_3(directory):
         ({"proportoin": 0.5}, None, "mbe.proportoin: unknown key"),
         ({}, _corrupt_parent, "field 'mbe_parent'=999 names no parent"),
         ({}, _drop_order_3, "0 of 4 sub-clusters of order 3 are labelled"),
-        ({}, _drop_parent_key, "subclusters.xyz:frame 30 (mbe_atoms=[1 2 3]): field "
-                               "'mbe_parent' is missing"),
-        ({}, _move_parent_copy, "subclusters.xyz:frame 3 (mbe_parent=102): field 'positions' "
-                                "differs from atoms [0, 1, 2, 3] of parent"),
-        ({}, _move_subcluster, "subclusters.xyz:frame 20 (mbe_parent=100, mbe_atoms=[1 2 3]): "
-                               "field 'positions' differs from atoms [1, 2, 3]"),
-        ({"proportion": 0.01}, None, "mbe.proportion: 0.01 of 6 labelled training parents "
-                                     "selects no complete set"),
+        (
+            {},
+            _drop_parent_key,
+            "subclusters.xyz:frame 30 (mbe_atoms=[1 2 3]): field 'mbe_parent' is missing",
+        ),
+        (
+            {},
+            _move_parent_copy,
+            "subclusters.xyz:frame 3 (mbe_parent=102): field 'positions' "
+            "differs from atoms [0, 1, 2, 3] of parent",
+        ),
+        (
+            {},
+            _move_subcluster,
+            "subclusters.xyz:frame 20 (mbe_parent=100, mbe_atoms=[1 2 3]): "
+            "field 'positions' differs from atoms [1, 2, 3]",
+        ),
+        (
+            {"proportion": 0.01},
+            None,
+            "mbe.proportion: 0.01 of 6 labelled training parents selects no complete set",
+        ),
         ({"analysis": {"parents": [7]}}, None, "mbe.analysis.parents: no parent with id 7"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(hydrogen_files, capsys, change, edit, message):
     if edit:
         edit(hydrogen_files)
-    options = _options()
+    options = train_options()
     options["mbe"].update(change)
-    path = _write(hydrogen_files / "options.yaml", options)
+    path = write_yaml(hydrogen_files / "options.yaml", options)
     before = sorted(p.name for p in hydrogen_files.iterdir())
     assert main(["train", path, "-o", "out/m.pt"]) == 2
     error = capsys.readouterr().err
@@ -180,10 +145,11 @@ def test_bad_input_is_one_line_and_writes_nothing(hydrogen_files, capsys, change
     assert sorted(p.name for p in hydrogen_files.iterdir()) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["soap_bpnn", "pet", "experimental.mace"])
 def test_training_writes_a_model_and_its_mbe(hydrogen_files, architecture):
-    options = _options(architecture, isolated_atom=architecture == "pet")
-    path = _write(hydrogen_files / "options.yaml", options)
+    options = train_options(architecture, isolated_atom=architecture == "pet")
+    path = write_yaml(hydrogen_files / "options.yaml", options)
     assert main(["train", path, "-o", "out/model.pt", "-r", "mbe.proportion=1.0"]) == 0
     out = hydrogen_files / "out"
     assert (out / "model.pt").is_file() and (out / "model.ckpt").is_file()
@@ -196,5 +162,6 @@ def test_training_writes_a_model_and_its_mbe(hydrogen_files, architecture):
         assert sorted(systems) == split["analysed_parents"]
         assert (out / "model_mbe" / kind / "mbe_summary.mts").is_file()
     assert split["analysed_parents"] and set(split["analysed_parents"]) <= set(
-        split["test_parents"])
+        split["test_parents"]
+    )
     assert np.isfinite(energy.block({"order": 2}).values.numpy()).all()

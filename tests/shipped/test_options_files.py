@@ -28,16 +28,20 @@ def test_ready_options_prepare_the_shipped_data(in_root, tmp_path, path):
     assert len(split["train"]) + len(split["validation"]) + len(split["test"]) == 400
     # proportion 0.5 of the labelled training parents' sets, whole sets of 246
     assert summary["injected_subclusters"] == 246 * len(summary["injected_parents"])
-    assert abs(summary["injected_fraction"] - options["mbe"]["proportion"]) <= 246 / summary[
-        "available_subclusters"]
+    assert (
+        abs(summary["injected_fraction"] - options["mbe"]["proportion"])
+        <= 246 / summary["available_subclusters"]
+    )
     assert summary["analysed_parents"] and set(summary["analysed_parents"]) <= set(split["test"])
     baseline = prepared.options["architecture"]["training"]["atomic_baseline"]["energy"]
     assert baseline == {1: pytest.approx(-12.436759, abs=1e-6)}
 
 
+@pytest.mark.slow
 def test_ready_pet_options_train_and_analyse(in_root, tmp_path):
-    options = load_options(str(ROOT / "options" / "pet.yaml"),
-                           ["architecture.training.num_epochs=1"])
+    options = load_options(
+        str(ROOT / "options" / "pet.yaml"), ["architecture.training.num_epochs=1"]
+    )
     paths = RunPaths.from_output(tmp_path / "pet" / "model.pt", tmp_path / "extensions")
     report = train(options, paths, checkpoint_dir=tmp_path / "checkpoints")
     assert paths.model.is_file()

@@ -25,7 +25,9 @@ class CalculatorEvaluator:
     #: evaluated in the calculator's own precision, reported as float64
     dtype = torch.float64
     #: an ase calculator does not say its range
-    cutoff = None
+    cutoff: float | None = None
+    #: one structure at a time: no batch layout
+    strategy: str | None = None
 
     def __init__(self, calculator):
         self.calculator = calculator
@@ -33,7 +35,7 @@ class CalculatorEvaluator:
     def evaluate(
         self, parents: list[ase.Atoms], plans: list[SubsetPlan]
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Same contract as :meth:`.evaluator.ModelEvaluator.evaluate`."""
+        """See :meth:`.protocol.Evaluator.evaluate`."""
         results = []
         for parent, plan in zip(parents, plans):
             energies = torch.zeros(plan.n_subsets, dtype=torch.float64)

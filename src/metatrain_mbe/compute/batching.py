@@ -20,7 +20,6 @@ runs to the sub-cluster's own copy of the atoms. Two layouts:
 - :func:`subcluster_systems`: one System per sub-cluster.
 """
 
-
 import torch
 from metatensor.torch import Labels, TensorBlock
 from metatomic.torch import NeighborListOptions, System
@@ -28,6 +27,7 @@ from metatomic.torch import NeighborListOptions, System
 __all__ = [
     "subset_members",
     "batch_atoms",
+    "fragment_separation",
     "fragment_system",
     "neighbor_block",
     "parent_pairs",
@@ -126,6 +126,14 @@ def _empty_cell(positions: torch.Tensor) -> list[torch.Tensor]:
     return [cell, pbc]
 
 
+def fragment_separation(positions: torch.Tensor, interaction_range: float) -> float:
+    """Shift (length unit of ``positions``) between consecutive fragments of
+    :func:`fragment_system`: the parent's extent plus twice the model's
+    interaction range, plus one, so that no fragment sees another."""
+    extent = (positions.max(dim=0).values - positions.min(dim=0).values).max()
+    return float(extent) + 2.0 * interaction_range + 1.0
+
+
 def fragment_system(
     types: torch.Tensor,
     positions: torch.Tensor,
@@ -140,8 +148,8 @@ def fragment_system(
     :param positions: ``(n_batch_atoms, 3)`` batch positions (see module doc).
     :param pairs: for each of ``options``, the parent's pairs
         (:func:`parent_pairs`).
-    :param separation: shift (Å) between consecutive fragments, larger than a
-        fragment plus twice the model's interaction range.
+    :param separation: shift (Å) between consecutive fragments
+        (:func:`fragment_separation`).
     """
     fragment, parent_atom, position_in_batch = batch_atoms(members)
     shift = torch.zeros((fragment.shape[0], 3), dtype=positions.dtype, device=positions.device)

@@ -19,15 +19,19 @@ from pathlib import Path
 import ase
 import torch
 
+from ..data.io import describe
 from ..errors import MBEInputError
 from ..expansion import SubsetPlan
-from .batching import fragment_system, parent_pairs, subcluster_systems
+from .batching import fragment_separation, fragment_system, parent_pairs, subcluster_systems
 
-__all__ = ["ModelEvaluator", "STRATEGIES", "load_model"]
+__all__ = ["BATCH_LAYOUTS", "DEFAULT_BATCH_SIZE", "ModelEvaluator", "load_model"]
 
 #: batch layouts of :class:`ModelEvaluator`: one System with every sub-cluster
 #: as a fragment, or one System per sub-cluster
-STRATEGIES = ("fragments", "systems")
+BATCH_LAYOUTS = ("fragments", "systems")
+
+#: largest number of sub-clusters per model call, by default
+DEFAULT_BATCH_SIZE = 4096
 
 #: calls of each strategy before timing it (TorchScript's profiling executor
 #: optimises a model after its first calls)
@@ -69,8 +73,9 @@ class ModelEvaluator:
     :param device: torch device (default: the model's preferred available one).
     :param batch_size: largest number of sub-clusters per model call (the
         memory knob; calls never mix more than this many).
-    :param strategy: ``"fragments"``, ``"systems"`` (see :data:`STRATEGIES`)
-        or ``"auto"``: time both on the first call and keep the faster.
+    :param strategy: the batch layout, ``"fragments"`` or ``"systems"`` (see
+        :data:`BATCH_LAYOUTS`), or ``"auto"``: time both on the first call and
+        keep the faster.
     """
 
     def __init__(
@@ -78,7 +83,7 @@ class ModelEvaluator:
         model,
         extensions: str | Path | None = None,
         device: str | None = None,
-        batch_size: int = 4096,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         strategy: str = "auto",
     ):
         import metatomic.torch as mta
@@ -88,14 +93,15 @@ class ModelEvaluator:
         capabilities = model.capabilities()
         if "energy" not in capabilities.outputs:
             raise MBEInputError("model: it has no 'energy' output")
-        if strategy not in (*STRATEGIES, "auto"):
-            raise ValueError(f"strategy must be one of {STRATEGIES} or 'auto', got {strategy!r}")
+        if strategy not in (*BATCH_LAYOUTS, "auto"):
+            raise ValueError(f"strategy must be one of {BATCH_LAYOUTS} or 'auto', got {strategy!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.device = torch.device(mta.pick_device(capabilities.supported_devices, device))
         self.dtype = getattr(torch, capabilities.dtype)
         self.model = model.to(self.device)
         self.batch_size = batch_size
+        #: the batch layout (``"auto"`` until the first call has timed both)
         self.strategy = strategy
         #: seconds per sub-cluster of each strategy, when ``strategy="auto"`` chose
         self.timings: dict[str, float] = {}
@@ -103,7 +109,7 @@ class ModelEvaluator:
         self.options = list(model.requested_neighbor_lists())
         cutoffs = [o.engine_cutoff("angstrom") for o in self.options]
         #: largest neighbour-list cutoff of the model (Å)
-        self.cutoff = max(cutoffs, default=0.0)
+        self.cutoff: float | None = max(cutoffs, default=0.0)
         interaction = capabilities.engine_interaction_range("angstrom")
         self.interaction_range = max(
             [interaction if math.isfinite(interaction) else 0.0, *cutoffs, 1.0]
@@ -119,12 +125,7 @@ class ModelEvaluator:
     def evaluate(
         self, parents: list[ase.Atoms], plans: list[SubsetPlan]
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """E(S) (eV) and dE(S)/dr (eV/Å) of every sub-cluster of each plan.
-
-        :return: per parent, ``(plan.n_subsets,)`` energies (0 for the empty
-            set) and ``(plan.n_subsets, N, 3)`` gradients in the parent's atom
-            indexing (0 for atoms outside S), float64 on the CPU.
-        """
+        """See :meth:`.protocol.Evaluator.evaluate`."""
         jobs = [self._job(parent, plan) for parent, plan in zip(parents, plans)]
         results = [
             (
@@ -145,13 +146,11 @@ class ModelEvaluator:
     def _job(self, parent: ase.Atoms, plan: SubsetPlan) -> dict:
         numbers = set(parent.numbers.tolist())
         if not numbers <= self.atomic_types:
-            where = parent.info.get("_source", "parent")
             raise MBEInputError(
-                f"{where}: atomic types {sorted(numbers - self.atomic_types)} are not "
+                f"{describe(parent)}: atomic types {sorted(numbers - self.atomic_types)} are not "
                 f"supported by the model (it knows {sorted(self.atomic_types)})"
             )
         positions = torch.tensor(parent.positions, dtype=self.dtype, device=self.device)
-        extent = float((positions.max(dim=0).values - positions.min(dim=0).values).max())
         return {
             "types": torch.tensor(parent.numbers, dtype=torch.int32, device=self.device),
             "positions": positions,
@@ -160,7 +159,7 @@ class ModelEvaluator:
                 parent_pairs(positions, o.engine_cutoff("angstrom"), o.full_list)
                 for o in self.options
             ],
-            "separation": extent + 2.0 * self.interaction_range + 1.0,
+            "separation": fragment_separation(positions, self.interaction_range),
         }
 
     def _chunks(self, plans: list[SubsetPlan]) -> list[list[tuple[int, torch.Tensor]]]:
@@ -181,13 +180,13 @@ class ModelEvaluator:
 
     def _calibrate(self, jobs: list[dict], chunk: list[tuple[int, torch.Tensor]]) -> None:
         n_subclusters = sum(len(rows) for _, rows in chunk)
-        for strategy in STRATEGIES:
+        for strategy in BATCH_LAYOUTS:
             for _ in range(_WARM_UP):  # TorchScript optimises after a few calls
                 self._run(jobs, chunk, strategy)
             start = time.perf_counter()
             self._run(jobs, chunk, strategy)
             self.timings[strategy] = (time.perf_counter() - start) / n_subclusters
-        self.strategy = min(self.timings, key=self.timings.get)
+        self.strategy = min(self.timings, key=lambda name: self.timings[name])
 
     def _run(
         self, jobs: list[dict], chunk: list[tuple[int, torch.Tensor]], strategy: str
@@ -236,9 +235,7 @@ class ModelEvaluator:
         grads = torch.autograd.grad(values.sum(), [leaf for leaf, _ in leaves])
         pieces = []
         for (k, rows), energy, grad, (_, found) in zip(chunk, energies, grads, leaves):
-            gradient = torch.zeros(
-                (len(rows), jobs[k]["members"].shape[1], 3), dtype=torch.float64
-            )
+            gradient = torch.zeros((len(rows), jobs[k]["members"].shape[1], 3), dtype=torch.float64)
             gradient[found[:, 0].cpu(), found[:, 1].cpu()] = grad.detach().to("cpu", torch.float64)
             pieces.append((energy.detach().to("cpu", torch.float64), gradient))
         return pieces

@@ -12,7 +12,13 @@ from typing import Dict, List
 import torch
 from metatomic.torch import ModelOutput, NeighborListOptions, System
 
-from .batching import batch_atoms, fragment_system, parent_pairs, subset_members
+from .batching import (
+    batch_atoms,
+    fragment_separation,
+    fragment_system,
+    parent_pairs,
+    subset_members,
+)
 
 __all__ = ["SubclusterEvaluator"]
 
@@ -55,13 +61,16 @@ class SubclusterEvaluator(torch.nn.Module):
             pairs: List[torch.Tensor] = []
             for options in self.neighbor_lists:
                 pairs.append(parent_pairs(positions, options.cutoff, options.full_list))
-            extent = (positions.max(dim=0).values - positions.min(dim=0).values).max()
-            separation = float(extent) + 2.0 * self.interaction_range + 1.0
+            separation = fragment_separation(positions, self.interaction_range)
             parent_atom = batch_atoms(members)[1]
             batches.append(
                 fragment_system(
-                    system.types, positions[parent_atom], members, pairs,
-                    self.neighbor_lists, separation,
+                    system.types,
+                    positions[parent_atom],
+                    members,
+                    pairs,
+                    self.neighbor_lists,
+                    separation,
                 )
             )
             memberships.append(members)

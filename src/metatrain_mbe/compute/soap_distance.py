@@ -16,9 +16,7 @@ import torch
 __all__ = ["mean_soap", "nearest_distances"]
 
 
-def mean_soap(
-    frames: list[ase.Atoms], species: list[int], cutoff: float = 5.0
-) -> torch.Tensor:
+def mean_soap(frames: list[ase.Atoms], species: list[int], cutoff: float = 5.0) -> torch.Tensor:
     """``(n_frames, n_features)`` float64 mean normalised SOAP power spectrum.
 
     :param species: atomic numbers to describe (all frames must use only these).

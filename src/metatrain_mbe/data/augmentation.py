@@ -14,7 +14,7 @@ within half a set of ``p`` times the available count.
 >>> parents = [ase.Atoms("H3", positions=[[0, 0, 0], [0, 0, 1], [0, 1, 0]],
 ...                      info={"mbe_parent": k}) for k in range(4)]
 >>> sets = subcluster_sets(enumerate_subclusters(parents), parents)
->>> chosen = select_parents(sets, parents, proportion=0.5, seed=0)
+>>> chosen = choose_injected_parents(sets, parents, proportion=0.5, seed=0)
 >>> len(chosen), sum(len(sets[pid]) for pid in chosen)
 (2, 6)
 """
@@ -32,7 +32,7 @@ from .io import PARENT_KEY, describe, parent_id, subcluster_atoms
 from .sets import check_geometry
 from .splitting import group_parents
 
-__all__ = ["injected_subclusters", "select_parents", "subcluster_sets"]
+__all__ = ["injected_subclusters", "choose_injected_parents", "subcluster_sets"]
 
 
 def subcluster_sets(
@@ -85,7 +85,7 @@ def subcluster_sets(
     return sets
 
 
-def select_parents(
+def choose_injected_parents(
     sets: dict[int, list[ase.Atoms]],
     parents: list[ase.Atoms],
     *,

@@ -1,9 +1,10 @@
-"""Extended XYZ input and output with the MBE keys of DESIGN.md.
+"""Extended XYZ input and output with the MBE keys (see ``docs/expansion.md``).
 
 A parent cluster carries ``info["mbe_parent"]`` (a stable integer id). A
 sub-cluster carries ``mbe_parent``, ``mbe_atoms`` (the parent's atom indices,
 ascending) and ``mbe_order`` (the number of atoms). A single-atom structure
-without ``mbe_atoms`` is the isolated-atom reference E_1 of its species.
+without ``mbe_atoms`` nor ``mbe_parent`` is the isolated-atom reference E_1 of
+its species; every other structure is a parent (:func:`is_parent`).
 Energies are in eV and forces in eV/Å, read from the ``energy`` / ``forces``
 results of ase (or the info / arrays keys given).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -23,16 +25,22 @@ from ..errors import MBEInputError
 
 __all__ = [
     "ATOMS_KEY",
+    "ENERGY_KEY",
+    "FORCES_KEY",
     "ORDER_KEY",
     "PARENT_KEY",
+    "SOURCE_KEY",
     "atomic_path",
     "describe",
     "get_energy",
     "get_forces",
     "is_isolated_atom",
+    "is_parent",
     "is_subcluster",
     "parent_id",
     "read_structures",
+    "source_file",
+    "staged_directory",
     "subcluster_atoms",
     "write_structures",
 ]
@@ -40,28 +48,33 @@ __all__ = [
 PARENT_KEY = "mbe_parent"
 ATOMS_KEY = "mbe_atoms"
 ORDER_KEY = "mbe_order"
+#: info key naming the file and frame a structure was read from (never written)
+SOURCE_KEY = "_source"
+#: default label keys: energy in eV (``info`` or calculator), forces in eV/Å
+ENERGY_KEY = "energy"
+FORCES_KEY = "forces"
 
 #: info keys that describe labels or MBE bookkeeping, not the structure
-LABEL_KEYS = ("energy", "free_energy", "stress", PARENT_KEY, ATOMS_KEY, ORDER_KEY)
+LABEL_KEYS = (ENERGY_KEY, "free_energy", "stress", PARENT_KEY, ATOMS_KEY, ORDER_KEY)
 
 
 def read_structures(path: str | os.PathLike) -> list[ase.Atoms]:
     """Read every frame of an extended XYZ file.
 
-    Each frame gets ``info["_source"] = "FILE:frame K"`` so that errors can
+    Each frame gets ``info[SOURCE_KEY] = "FILE:frame K"`` so that errors can
     name it; :func:`write_structures` drops that key.
     """
     path = Path(path)
     if not path.is_file():
         raise MBEInputError(f"{path}: no such file")
     try:
-        frames = ase.io.read(path, index=":", format="extxyz")
+        frames: list[ase.Atoms] = ase.io.read(path, index=":", format="extxyz")  # type: ignore[assignment]
     except Exception as error:  # ase raises many types on malformed files
-        raise MBEInputError(f"{path}: not a readable extended XYZ file ({error})")
+        raise MBEInputError(f"{path}: not a readable extended XYZ file ({error})") from error
     if not frames:
         raise MBEInputError(f"{path}: the file holds no structure")
     for k, atoms in enumerate(frames):
-        atoms.info["_source"] = f"{path}:frame {k}"
+        atoms.info[SOURCE_KEY] = f"{path}:frame {k}"
     return frames
 
 
@@ -71,7 +84,7 @@ def write_structures(path: str | os.PathLike, frames: list[ase.Atoms]) -> None:
     for atoms in frames:
         copy = atoms.copy()  # ase drops the calculator: keep its results
         copy.calc = None if atoms.calc is None else _copy_results(atoms, copy)
-        copy.info.pop("_source", None)
+        copy.info.pop(SOURCE_KEY, None)
         clean.append(copy)
     with atomic_path(path) as tmp:
         ase.io.write(tmp, clean, format="extxyz")
@@ -98,6 +111,29 @@ def atomic_path(path: str | os.PathLike):
             os.unlink(tmp)
 
 
+@contextlib.contextmanager
+def staged_directory(path: str | os.PathLike):
+    """Yield a temporary directory next to ``path``; on success move its
+    contents into ``path`` (created if needed), on error delete it.
+
+    A command that fails half-way thus leaves no half-written output.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        yield stage
+        path.mkdir(exist_ok=True)
+        for item in sorted(stage.rglob("*")):
+            target = path / item.relative_to(stage)
+            if item.is_dir():
+                target.mkdir(exist_ok=True)
+            else:
+                item.replace(target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
 def _copy_results(atoms: ase.Atoms, copy: ase.Atoms):
     from ase.calculators.singlepoint import SinglePointCalculator
 
@@ -106,10 +142,18 @@ def _copy_results(atoms: ase.Atoms, copy: ase.Atoms):
 
 def describe(atoms: ase.Atoms) -> str:
     """Short name of a structure for error messages: file, frame and ids."""
-    where = atoms.info.get("_source", "structure")
-    ids = [f"{key}={_format(atoms.info[key])}" for key in (PARENT_KEY, ATOMS_KEY)
-           if key in atoms.info]
+    where = atoms.info.get(SOURCE_KEY, "structure")
+    ids = [
+        f"{key}={_format(atoms.info[key])}" for key in (PARENT_KEY, ATOMS_KEY) if key in atoms.info
+    ]
     return f"{where} ({', '.join(ids)})" if ids else where
+
+
+def source_file(frames: list[ase.Atoms]) -> str:
+    """The file the first of ``frames`` was read from (``"input"`` when unknown)."""
+    if not frames:
+        return "input"
+    return str(frames[0].info.get(SOURCE_KEY, "input")).rsplit(":frame", 1)[0]
 
 
 def _format(value) -> str:
@@ -125,18 +169,18 @@ def _label(atoms: ase.Atoms, key: str, stored: dict):
     return stored.get(key)
 
 
-def get_energy(atoms: ase.Atoms, key: str = "energy") -> float | None:
+def get_energy(atoms: ase.Atoms, key: str = ENERGY_KEY) -> float | None:
     """The labelled energy (eV), or None when the structure has none."""
     value = _label(atoms, key, atoms.info)
     if value is None:
         return None
     try:
         return float(value)
-    except (TypeError, ValueError):
-        raise MBEInputError(f"{describe(atoms)}: field '{key}' is not a number")
+    except (TypeError, ValueError) as error:
+        raise MBEInputError(f"{describe(atoms)}: field '{key}' is not a number") from error
 
 
-def get_forces(atoms: ase.Atoms, key: str = "forces") -> np.ndarray | None:
+def get_forces(atoms: ase.Atoms, key: str = FORCES_KEY) -> np.ndarray | None:
     """The labelled forces (eV/Å, shape ``(n_atoms, 3)``), or None."""
     value = _label(atoms, key, atoms.arrays)
     if value is None:
@@ -144,8 +188,7 @@ def get_forces(atoms: ase.Atoms, key: str = "forces") -> np.ndarray | None:
     value = np.asarray(value, dtype=np.float64)
     if value.shape != (len(atoms), 3):
         raise MBEInputError(
-            f"{describe(atoms)}: field '{key}' has shape {value.shape}, "
-            f"expected ({len(atoms)}, 3)"
+            f"{describe(atoms)}: field '{key}' has shape {value.shape}, expected ({len(atoms)}, 3)"
         )
     return value
 
@@ -156,8 +199,8 @@ def parent_id(atoms: ase.Atoms) -> int:
         raise MBEInputError(f"{describe(atoms)}: field '{PARENT_KEY}' is missing")
     try:
         return int(atoms.info[PARENT_KEY])
-    except (TypeError, ValueError):
-        raise MBEInputError(f"{describe(atoms)}: field '{PARENT_KEY}' is not an integer")
+    except (TypeError, ValueError) as error:
+        raise MBEInputError(f"{describe(atoms)}: field '{PARENT_KEY}' is not an integer") from error
 
 
 def subcluster_atoms(atoms: ase.Atoms) -> list[int]:
@@ -165,8 +208,10 @@ def subcluster_atoms(atoms: ase.Atoms) -> list[int]:
     raw = np.atleast_1d(np.asarray(atoms.info[ATOMS_KEY]))
     try:
         indices = [int(x) for x in raw]
-    except (TypeError, ValueError):
-        raise MBEInputError(f"{describe(atoms)}: field '{ATOMS_KEY}' is not a list of integers")
+    except (TypeError, ValueError) as error:
+        raise MBEInputError(
+            f"{describe(atoms)}: field '{ATOMS_KEY}' is not a list of integers"
+        ) from error
     if len(indices) != len(atoms) or indices != sorted(set(indices)):
         raise MBEInputError(
             f"{describe(atoms)}: field '{ATOMS_KEY}' must list {len(atoms)} distinct "
@@ -181,7 +226,14 @@ def is_subcluster(atoms: ase.Atoms) -> bool:
 
 
 def is_isolated_atom(atoms: ase.Atoms) -> bool:
-    """Whether the structure is an isolated-atom reference (one atom, no
-    ``mbe_atoms``).
+    """Whether the structure is an isolated-atom reference (one atom, neither
+    ``mbe_atoms`` nor ``mbe_parent``).
     """
-    return len(atoms) == 1 and not is_subcluster(atoms)
+    return len(atoms) == 1 and not is_subcluster(atoms) and PARENT_KEY not in atoms.info
+
+
+def is_parent(atoms: ase.Atoms) -> bool:
+    """Whether the structure is a parent cluster: neither a sub-cluster nor an
+    isolated atom. The one definition every command uses.
+    """
+    return not is_subcluster(atoms) and not is_isolated_atom(atoms)

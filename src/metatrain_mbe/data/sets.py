@@ -25,11 +25,13 @@ from ..expansion import (
     mask_of,
 )
 from .io import (
+    ENERGY_KEY,
+    FORCES_KEY,
     PARENT_KEY,
     describe,
     get_energy,
     get_forces,
-    is_isolated_atom,
+    is_parent,
     is_subcluster,
     parent_id,
     subcluster_atoms,
@@ -84,16 +86,19 @@ def parse_e1(items: list[str] | None) -> dict[str, float]:
             if symbol not in atomic_numbers:
                 raise ValueError
             e1[symbol] = float(value)
-        except ValueError:
-            raise MBEInputError(f"--e1: '{item}' is not SYMBOL=ENERGY (eV), e.g. H=-12.44")
+        except ValueError as error:
+            raise MBEInputError(
+                f"--e1: '{item}' is not SYMBOL=ENERGY (eV), e.g. H=-12.44"
+            ) from error
         if not math.isfinite(e1[symbol]):
             raise MBEInputError(f"--e1: '{item}' is not a finite energy")
     return e1
 
 
 def resolve_e1(
-    frames: list[ase.Atoms], given: dict[str, float] | None = None,
-    energy_key: str = "energy",
+    frames: list[ase.Atoms],
+    given: dict[str, float] | None = None,
+    energy_key: str = ENERGY_KEY,
 ) -> dict[str, float]:
     """Isolated-atom energies per species: ``given`` first, else the labelled
     single-atom structures of ``frames`` (which must agree within 1e-6 eV).
@@ -138,8 +143,8 @@ def collect_sets(
     *,
     max_order: int | None = None,
     max_atoms: int = DEFAULT_MAX_ATOMS,
-    energy_key: str = "energy",
-    forces_key: str = "forces",
+    energy_key: str = ENERGY_KEY,
+    forces_key: str = FORCES_KEY,
 ) -> tuple[list[SubclusterSet], list[ase.Atoms]]:
     """Complete labelled sub-cluster sets of the parents in ``frames``.
 
@@ -156,7 +161,7 @@ def collect_sets(
         parent, mismatched species or positions, missing or NaN labels, missing
         E_1, or an incomplete set (naming the missing atom sets).
     """
-    parents = [a for a in frames if not is_subcluster(a) and not is_isolated_atom(a)]
+    parents = [a for a in frames if is_parent(a)]
     for atoms in parents:
         if PARENT_KEY not in atoms.info:
             raise MBEInputError(
@@ -180,9 +185,7 @@ def collect_sets(
         check_geometry(atoms, by_id[pid], indices)
         mask = mask_of(indices)
         if mask in members[pid]:
-            raise MBEInputError(
-                f"{describe(atoms)}: duplicate of {describe(members[pid][mask])}"
-            )
+            raise MBEInputError(f"{describe(atoms)}: duplicate of {describe(members[pid][mask])}")
         members[pid][mask] = atoms
 
     sets, unlabelled = [], []
@@ -191,8 +194,7 @@ def collect_sets(
             unlabelled.append(parent)
             continue
         sets.append(
-            _labelled_set(parent, members[pid], e1, max_order, max_atoms,
-                          energy_key, forces_key)
+            _labelled_set(parent, members[pid], e1, max_order, max_atoms, energy_key, forces_key)
         )
     return sets, unlabelled
 
@@ -224,7 +226,7 @@ def _labelled_set(parent, members, e1, max_order, max_atoms, energy_key, forces_
     try:
         plan = SubsetPlan(n, max_order, max_atoms=max_atoms)
     except ValueError as error:
-        raise MBEInputError(f"{describe(parent)}: {error}")
+        raise MBEInputError(f"{describe(parent)}: {error}") from error
     for z in sorted(set(parent.numbers)):
         if chemical_symbols[z] not in e1:
             raise MBEInputError(
@@ -240,8 +242,7 @@ def _labelled_set(parent, members, e1, max_order, max_atoms, energy_key, forces_
         shown = ", ".join(str(atoms_of(m)) for m in missing[:8])
         more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
         raise MBEInputError(
-            f"{describe(parent)}: incomplete sub-cluster set, missing atom sets "
-            f"{shown}{more}"
+            f"{describe(parent)}: incomplete sub-cluster set, missing atom sets {shown}{more}"
         )
 
     # single atoms: the parent's own order-1 labels where given, else E_1

@@ -20,7 +20,7 @@ paper's layout: 8:1:1 of all parents, and 8:1:1 of the labelled ones).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 import ase
 import numpy as np
@@ -98,7 +98,7 @@ def split_parents(
 
 
 def route_by_parent(
-    frames: Iterable[ase.Atoms], split: dict[str, Collection[int]]
+    frames: Iterable[ase.Atoms], split: Mapping[str, Collection[int]]
 ) -> dict[str, list[ase.Atoms]]:
     """Send every structure to the split of its ``mbe_parent``, keeping order.
 
@@ -110,10 +110,10 @@ def route_by_parent(
         pid = atoms.info.get(PARENT_KEY)
         try:
             name = where[int(pid)]
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError) as error:
             raise MBEInputError(
                 f"{describe(atoms)}: field '{PARENT_KEY}'={pid} names no parent of the "
                 "training, validation or test sets"
-            )
+            ) from error
         routed[name].append(atoms)
     return routed

@@ -53,8 +53,10 @@ def assign_parent_ids(parents: list[ase.Atoms]) -> list[ase.Atoms]:
             )
         try:
             pid = int(atoms.info.setdefault(PARENT_KEY, k))
-        except (TypeError, ValueError):
-            raise MBEInputError(f"{describe(atoms)}: field '{PARENT_KEY}' is not an integer")
+        except (TypeError, ValueError) as error:
+            raise MBEInputError(
+                f"{describe(atoms)}: field '{PARENT_KEY}' is not an integer"
+            ) from error
         if pid in seen:
             raise MBEInputError(
                 f"{describe(atoms)}: field '{PARENT_KEY}'={pid} is also used by "
@@ -79,8 +81,10 @@ def parse_ranges(text: str, option: str) -> list[int]:
                 values.update(range(int(low), int(high) + 1))
             else:
                 values.add(int(part))
-    except ValueError:
-        raise MBEInputError(f"{option}: '{text}' is not a range such as 2:7 or 0:11,200:211")
+    except ValueError as error:
+        raise MBEInputError(
+            f"{option}: '{text}' is not a range such as 2:7 or 0:11,200:211"
+        ) from error
     return sorted(values)
 
 
@@ -108,8 +112,9 @@ def enumerate_subclusters(
     subclusters = []
     for parent in parents:
         n = len(parent)
-        extra = {k: v for k, v in parent.info.items()
-                 if k not in LABEL_KEYS and not k.startswith("_")}
+        extra = {
+            k: v for k, v in parent.info.items() if k not in LABEL_KEYS and not k.startswith("_")
+        }
         for m in orders if orders is not None else range(2, n):
             for atoms in itertools.combinations(range(n), m):
                 sub = ase.Atoms(

@@ -1,4 +1,4 @@
-"""The ``mbe_energy`` and ``mbe_summary`` TensorMaps of DESIGN.md.
+"""The ``mbe_energy`` and ``mbe_summary`` TensorMaps (see ``docs/expansion.md``).
 
 ``mbe_energy``: keys ``order`` = 1..N; samples ``(system, subcluster)`` — the
 parent's ``mbe_parent`` id and the bitmask of its atoms in S; one property
@@ -33,14 +33,17 @@ def mbe_energy_map(terms: list[BodyOrderTerms]) -> TensorMap:
     max_order = max(t.plan.max_order for t in terms)
     blocks = []
     for order in range(1, max_order + 1):
-        samples, values, grad_samples, grad_values = [], [], [], []
+        samples: list[torch.Tensor] = []
+        values: list[torch.Tensor] = []
+        grad_samples: list[torch.Tensor] = []
+        grad_values: list[torch.Tensor] = []
         for t in terms:
             if order > t.plan.max_order:
                 continue
             rows = torch.nonzero(t.plan.orders == order).flatten()
             masks = t.plan.masks[rows].cpu()
             system = torch.full_like(masks, t.system)
-            offset = sum(len(s) for s in samples)
+            offset = sum(s.shape[0] for s in samples)
             samples.append(torch.stack([system, masks], dim=1))
             values.append(t.v[rows].detach().cpu())
             if with_gradients:
@@ -49,6 +52,7 @@ def mbe_energy_map(terms: list[BodyOrderTerms]) -> TensorMap:
                 grad_samples.append(
                     torch.stack([sub + offset, torch.full_like(sub, t.system), atom], dim=1)
                 )
+                assert t.dv is not None  # with_gradients
                 grad_values.append(t.dv[rows].detach().cpu()[sub, atom])
         block = TensorBlock(
             values=torch.cat(values).to(torch.float64).reshape(-1, 1),

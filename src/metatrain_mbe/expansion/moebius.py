@@ -36,8 +36,7 @@ def moebius_transform(values: torch.Tensor, plan: SubsetPlan) -> torch.Tensor:
     """
     if values.shape[0] != plan.n_subsets:
         raise ValueError(
-            f"expected {plan.n_subsets} sub-cluster values for {plan!r}, "
-            f"got {values.shape[0]}"
+            f"expected {plan.n_subsets} sub-cluster values for {plan!r}, got {values.shape[0]}"
         )
     result = values.clone()
     trailing = values.shape[1:]

@@ -103,9 +103,7 @@ class SubsetPlan:
         else:
             masks = [0]
             for m in range(1, max_order + 1):
-                masks.extend(
-                    mask_of(c) for c in itertools.combinations(range(n_atoms), m)
-                )
+                masks.extend(mask_of(c) for c in itertools.combinations(range(n_atoms), m))
             self.masks = torch.tensor(sorted(masks), dtype=torch.int64, device=device)
         self.orders = _popcount(self.masks, n_atoms)
         self._partners: list[tuple[torch.Tensor, torch.Tensor]] | None = None

@@ -67,14 +67,10 @@ def truncated_energy(v: torch.Tensor, plan: SubsetPlan, order: int) -> torch.Ten
     With k = N this is the total energy of the cluster.
     """
     if order > plan.max_order:
-        raise ValueError(
-            f"cannot truncate at order {order}: the plan stops at {plan.max_order}"
-        )
+        raise ValueError(f"cannot truncate at order {order}: the plan stops at {plan.max_order}")
     keep = (plan.orders <= order).to(v.device)
     return v[keep].sum(0)
 
 
 def _order_counts(plan: SubsetPlan, like: torch.Tensor) -> torch.Tensor:
-    return torch.tensor(
-        [plan.count(m) for m in range(plan.max_order + 1)], dtype=like.dtype
-    )
+    return torch.tensor([plan.count(m) for m in range(plan.max_order + 1)], dtype=like.dtype)

@@ -6,7 +6,7 @@ these declarations. A bad value or an unknown key is a one-line
 :class:`~metatrain_mbe.MBEInputError` naming the key, e.g.
 ``options.yaml: mbe.proportion: Input should be less than or equal to 1 (got 1.5)``.
 
->>> options = parse_mbe_options({"subclusters": "subs.xyz", "proportion": 0.1,
+>>> options = parse_options({"subclusters": "subs.xyz", "proportion": 0.1,
 ...                              "orders": "2:4"})
 >>> options.subclusters, options.orders, options.analysis.test_parents
 (['subs.xyz'], [2, 3, 4], 'labelled')
@@ -14,10 +14,14 @@ these declarations. A bad value or an unknown key is a one-line
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..compute.evaluator import BATCH_LAYOUTS, DEFAULT_BATCH_SIZE
+from ..data.io import ENERGY_KEY, FORCES_KEY
 from ..data.subclusters import parse_orders
 from ..errors import MBEInputError
 from ..expansion import DEFAULT_MAX_ATOMS
@@ -26,11 +30,18 @@ __all__ = [
     "AnalysisOptions",
     "EvalOptions",
     "MBEOptions",
+    "PATH_KEYS",
     "ReportOptions",
+    "label_keys",
     "load_options",
     "options_table",
-    "parse_mbe_options",
+    "parse_options",
+    "rewrite_paths",
+    "single_set",
 ]
+
+#: keys of metatrain set specifications whose string value is a file name
+PATH_KEYS = ("read_from", "systems")
 
 
 class ReportOptions(BaseModel):
@@ -58,6 +69,26 @@ class ReportOptions(BaseModel):
             "`mbe_energy.mts`, `mbe_summary.mts`, `report.md` and `report.json`"
         ),
     )
+    batch_size: int = Field(
+        DEFAULT_BATCH_SIZE,
+        ge=1,
+        description="largest number of sub-clusters per model call (the memory knob)",
+    )
+    batch_layout: str = Field(
+        "auto",
+        description=(
+            "sub-clusters of a model call as fragments of one System (`fragments`), one "
+            "System each (`systems`), or the faster of the two, timed on the first call "
+            "(`auto`)"
+        ),
+    )
+
+    @field_validator("batch_layout")
+    @classmethod
+    def _known_layout(cls, value: str) -> str:
+        if value not in (*BATCH_LAYOUTS, "auto"):
+            raise ValueError(f"must be one of {', '.join((*BATCH_LAYOUTS, 'auto'))}")
+        return value
 
 
 class AnalysisOptions(ReportOptions):
@@ -170,8 +201,8 @@ class MBEOptions(BaseModel):
         if isinstance(value, str):
             try:
                 return parse_orders(value)
-            except MBEInputError:
-                raise ValueError(f"'{value}' is not an order range such as 2:7")
+            except MBEInputError as error:
+                raise ValueError(f"'{value}' is not an order range such as 2:7") from error
         return value
 
     @field_validator("orders")
@@ -182,7 +213,7 @@ class MBEOptions(BaseModel):
         return None if value is None else sorted(set(value))
 
 
-def load_options(path: str, overrides: list[str] = ()) -> dict:
+def load_options(path: str, overrides: Sequence[str] = ()) -> dict:
     """An options YAML file merged with ``key=value`` overrides, as plain data.
 
     :raises MBEInputError: for a missing, unreadable or non-mapping file.
@@ -190,43 +221,95 @@ def load_options(path: str, overrides: list[str] = ()) -> dict:
     from omegaconf import OmegaConf
 
     try:
-        options = OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(list(overrides)))
-        options = OmegaConf.to_container(options, resolve=True)
-    except FileNotFoundError:
-        raise MBEInputError(f"{path}: no such file")
+        merged = OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(list(overrides)))
+        options = OmegaConf.to_container(merged, resolve=True)
+    except FileNotFoundError as error:
+        raise MBEInputError(f"{path}: no such file") from error
     except Exception as error:  # omegaconf and yaml raise many types
         message = " ".join(str(error).split())
-        raise MBEInputError(f"{path}: not a readable options file ({message})")
+        raise MBEInputError(f"{path}: not a readable options file ({message})") from error
     if not isinstance(options, dict):
         raise MBEInputError(f"{path}: the options must be a mapping")
     return options
 
 
-def parse_mbe_options(
-    section: Any, source: str = "options", model: type[BaseModel] = MBEOptions
+def parse_options(
+    section: Any,
+    source: str = "options",
+    model: type[BaseModel] = MBEOptions,
+    prefix: str = "mbe",
 ) -> Any:
-    """Validate an ``mbe:`` section (a mapping, or None for all defaults).
+    """Validate a section of options (a mapping, or None for all defaults).
 
     :param section: the section as plain Python data.
     :param source: name of the options file, for error messages.
-    :param model: :class:`MBEOptions` (``train``) or :class:`EvalOptions` (``eval``).
+    :param model: :class:`MBEOptions` (``train``), :class:`EvalOptions` (``eval``)
+        or another options model (e.g. a study file's).
+    :param prefix: the section's key in its file, put in front of the keys that
+        errors name (``""`` for a whole file).
     :raises MBEInputError: one line naming the first offending key.
     """
     try:
         return model.model_validate({} if section is None else section)
     except ValidationError as error:
         first = error.errors()[0]
-        key = ".".join(str(part) for part in ("mbe", *first["loc"]))
+        key = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
         if first["type"] == "extra_forbidden":
             known = ", ".join(_model_at(model, first["loc"][:-1]).model_fields)
-            raise MBEInputError(f"{source}: {key}: unknown key (known: {known})")
-        raise MBEInputError(f"{source}: {key}: {first['msg']} (got {first['input']!r})")
+            raise MBEInputError(f"{source}: {key}: unknown key (known: {known})") from error
+        message = f"{source}: {key}: {first['msg']} (got {first['input']!r})"
+        raise MBEInputError(message) from error
+
+
+def single_set(options: dict, name: str, source: str) -> tuple[Any, Path]:
+    """The set specification of ``options[name]`` (one set) and its structure file."""
+    spec = options.get(name)
+    if isinstance(spec, list):
+        if len(spec) != 1:
+            raise MBEInputError(
+                f"{source}: {name}: give one set; mtt-mbe builds the list (parents, sub-clusters)"
+            )
+        spec = spec[0]
+    systems = spec.get("systems") if isinstance(spec, dict) else spec
+    path = systems.get("read_from") if isinstance(systems, dict) else systems
+    if not isinstance(path, str):
+        raise MBEInputError(f"{source}: {name}: no structure file (systems.read_from)")
+    return spec, Path(path)
+
+
+def label_keys(spec: Any) -> tuple[str, str]:
+    """The energy and forces keys of a set specification's ``energy`` target
+    (metatrain's defaults: ``energy`` and ``forces``)."""
+    target = spec.get("targets", {}).get("energy", {}) if isinstance(spec, dict) else {}
+    if not isinstance(target, dict):
+        return ENERGY_KEY, FORCES_KEY
+    forces = target.get("forces") or {}
+    forces_key = forces.get("key") if isinstance(forces, dict) else None
+    return target.get("key") or ENERGY_KEY, forces_key or FORCES_KEY
+
+
+def rewrite_paths(spec: Any, rewrite: Callable[[str], str]) -> Any:
+    """``spec`` (options or a set specification, as plain data) with every file
+    name replaced by ``rewrite(name)``: the string values of :data:`PATH_KEYS`,
+    and ``spec`` itself when it is a string."""
+    if isinstance(spec, str):
+        return rewrite(spec)
+    if isinstance(spec, dict):
+        return {
+            key: value
+            if isinstance(value, str) and key not in PATH_KEYS
+            else rewrite_paths(value, rewrite)
+            for key, value in spec.items()
+        }
+    if isinstance(spec, list):
+        return [rewrite_paths(value, rewrite) for value in spec]
+    return spec
 
 
 def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel]:
     """The (nested) options model that holds the key at ``loc``."""
     for part in loc:
-        model = model.model_fields[part].annotation
+        model = model.model_fields[part].annotation  # type: ignore[assignment]
     return model
 
 
@@ -243,8 +326,11 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
         if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
             nested.append((info.annotation, f"{prefix}{name}."))
             continue
-        kind = info.annotation.__name__ if isinstance(info.annotation, type) else str(
-            info.annotation).replace("typing.", "").replace("NoneType", "None")
+        kind = (
+            info.annotation.__name__
+            if isinstance(info.annotation, type)
+            else str(info.annotation).replace("typing.", "").replace("NoneType", "None")
+        )
         default = info.get_default(call_default_factory=True)
         rows.append(f"| `{prefix}{name}` | `{kind}` | `{default!r}` | {info.description} |")
     for submodel, subprefix in nested:

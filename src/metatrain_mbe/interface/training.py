@@ -30,40 +30,33 @@ E_1}}`` is set to the reference isolated-atom energies (``mbe.fix_e1``).
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import ase
-import numpy as np
-from ase.calculators.singlepoint import SinglePointCalculator
 from ase.data import atomic_numbers
 
-from ..data import read_structures, resolve_e1, write_structures
-from ..data.augmentation import injected_subclusters, select_parents, subcluster_sets
-from ..data.io import (
-    PARENT_KEY,
-    atomic_path,
-    describe,
-    get_forces,
-    is_isolated_atom,
-    is_subcluster,
-    parent_id,
-)
-from ..data.sets import check_geometry
-from ..data.splitting import SPLITS, route_by_parent, split_parents
-from ..data.subclusters import assign_parent_ids
+from ..analysis import AnalysisSettings
+from ..data.assembly import DataRequest, assemble_training_data, write_data_sets
+from ..data.io import atomic_path
+from ..data.splitting import SPLITS
 from ..errors import MBEInputError
-from .analysis import AnalysisSettings
-from .options import MBEOptions, parse_mbe_options
-from .output import staged_directory
+from .options import MBEOptions, label_keys, parse_options, rewrite_paths, single_set
 
-__all__ = ["PreparedRun", "RunPaths", "prepare_run", "train", "write_prepared"]
+__all__ = [
+    "PreparedRun",
+    "RunPaths",
+    "newest_checkpoint",
+    "prepare_run",
+    "train",
+    "write_prepared",
+]
 
 #: architectures whose ``atomic_baseline`` is fixed to E_1 by default
 BASELINE_ARCHITECTURES = ("soap_bpnn", "pet", "experimental.mace")
@@ -137,14 +130,10 @@ def prepare_run(options: dict, paths: RunPaths, source: str = "options") -> Prep
     :raises MBEInputError: for any bad option or input structure.
     """
     options = copy.deepcopy(options)
-    mbe = parse_mbe_options(options.pop("mbe", None), source)
-    seed = mbe.seed if mbe.seed is not None else int(options.get("seed") or 0)
-
-    train_spec, train_file = _single_set(options, "training_set", source)
-    energy_key, forces_key = _label_keys(train_spec)
-    pools = _Pools()
-    pools.add(read_structures(train_file), explicit_ids=False)
-    fractions, explicit = {}, {}
+    mbe = parse_options(options.pop("mbe", None), source)
+    train_spec, train_file = single_set(options, "training_set", source)
+    energy_key, forces_key = label_keys(train_spec)
+    fractions, held_out_files = {}, {}
     for name in ("validation_set", "test_set"):
         value = options.get(name, 0.0 if name == "test_set" else None)
         if value is None:
@@ -154,98 +143,52 @@ def prepare_run(options: dict, paths: RunPaths, source: str = "options") -> Prep
                 raise MBEInputError(f"{source}: {name}: fraction {value} is not in [0, 1)")
             fractions[name.removesuffix("_set")] = float(value)
         else:
-            _, path = _single_set(options, name, source)
-            explicit[name.removesuffix("_set")] = pools.add(read_structures(path))
-    for path in mbe.subclusters:
-        pools.add_labelled(read_structures(path))
-    all_parents = pools.checked_parents()
-
-    sets = subcluster_sets(pools.subclusters, all_parents, mbe.orders)
-    labelled: dict[int, list[ase.Atoms]] = {}
-    for atoms in pools.subclusters:
-        labelled.setdefault(int(atoms.info[PARENT_KEY]), []).append(atoms)
-    from_file = [p for p in pools.parents if int(p.info[PARENT_KEY]) not in pools.explicit]
-    split = split_parents(from_file, fractions, seed=seed, stratify_by=mbe.stratify_by,
-                          labelled=labelled)
-    for name, ids in explicit.items():
-        split[name] = sorted(ids)
-    for name in SPLITS:
-        split.setdefault(name, [])
-    if not split["validation"]:
-        raise MBEInputError(f"{source}: validation_set: selects no parent")
-
-    parents = route_by_parent(all_parents, split)
-    train_sets = {pid: sets[pid] for pid in split["train"] if pid in sets}
-    chosen = select_parents(train_sets, parents["train"], proportion=mbe.proportion,
-                            seed=seed, stratify_by=mbe.stratify_by)
-    injected = injected_subclusters(train_sets, chosen)
-
-    e1 = resolve_e1(pools.isolated, mbe.e1, energy_key)
-    isolated = [_with_zero_forces(atoms, forces_key) for atoms in pools.isolated]
-    if mbe.isolated_atom and not isolated:
-        raise MBEInputError(
-            f"{source}: mbe.isolated_atom: no labelled isolated atom in the input files"
-        )
-
-    files = {"train.xyz": parents["train"] + (isolated if mbe.isolated_atom else [])}
-    if injected:
-        files["train_subclusters.xyz"] = injected * mbe.subcluster_weight
-    for name in ("validation", "test"):
-        if not split[name]:
-            continue
-        files[f"{name}.xyz"] = parents[name]
-        if injected:
-            held_out = [a for pid in split[name] for a in sets.get(pid, [])]
-            if not held_out:
-                raise MBEInputError(
-                    f"{source}: {name}_set: no {name} parent has labelled sub-clusters, so "
-                    "the injected sub-clusters cannot be validated and tested; label more "
-                    f"parents or raise the {name} fraction"
-                )
-            files[f"{name}_subclusters.xyz"] = held_out
-
-    derived = _derived_options(options, train_spec, train_file, paths, files, mbe, e1, source)
-    analysis_ids = _analysis_ids(mbe, split, labelled, all_parents, source)
-    by_id = {int(p.info[PARENT_KEY]): p for p in all_parents}
-    analysis_frames = (
-        pools.isolated
-        + [by_id[pid] for pid in analysis_ids]
-        + [a for pid in analysis_ids for a in labelled.get(pid, [])]
-    )
-    available = sum(len(s) for s in train_sets.values())
-    summary = {
-        "seed": seed,
-        "stratify_by": mbe.stratify_by,
-        "proportion": mbe.proportion,
-        "orders": mbe.orders,
-        **{f"{name}_parents": split[name] for name in SPLITS},
-        "injected_parents": chosen,
-        "available_subclusters": available,
-        "injected_subclusters": len(injected),
-        "injected_fraction": len(injected) / available if available else 0.0,
-        "subcluster_weight": mbe.subcluster_weight,
-        "e1": e1,
-        "analysed_parents": analysis_ids,
-    }
-    settings = AnalysisSettings(
-        max_order=mbe.analysis.max_order,
-        group_by=mbe.analysis.group_by or mbe.stratify_by,
-        e1=e1,
+            held_out_files[name.removesuffix("_set")] = single_set(options, name, source)[1]
+    request = DataRequest(
+        training_file=train_file,
+        held_out_files=held_out_files,
+        fractions=fractions,
+        subcluster_files=[Path(path) for path in mbe.subclusters],
+        orders=mbe.orders,
+        proportion=mbe.proportion,
+        stratify_by=mbe.stratify_by,
+        seed=mbe.seed if mbe.seed is not None else int(options.get("seed") or 0),
+        subcluster_weight=mbe.subcluster_weight,
+        isolated_atom=mbe.isolated_atom,
+        e1=mbe.e1,
         energy_key=energy_key,
         forces_key=forces_key,
     )
-    return PreparedRun(mbe, derived, files, split, summary, analysis_ids, analysis_frames,
-                       parents["train"], settings)
+    data = assemble_training_data(request, source)
+    derived = _derived_options(options, train_spec, train_file, paths, data, mbe, source)
+    analysis_ids = _analysis_ids(mbe, data, source)
+    settings = AnalysisSettings(
+        max_order=mbe.analysis.max_order,
+        group_by=mbe.analysis.group_by or mbe.stratify_by,
+        e1=data.e1,
+        energy_key=energy_key,
+        forces_key=forces_key,
+        batch_size=mbe.analysis.batch_size,
+        batch_layout=mbe.analysis.batch_layout,
+    )
+    return PreparedRun(
+        mbe,
+        derived,
+        data.files,
+        data.split,
+        {**data.summary, "analysed_parents": analysis_ids},
+        analysis_ids,
+        data.analysis_frames(analysis_ids),
+        data.training_parents,
+        settings,
+    )
 
 
 def write_prepared(prepared: PreparedRun, paths: RunPaths, source: str = "options") -> None:
     """Write the data sets, ``split.json`` and the derived options (all or nothing)."""
     from omegaconf import OmegaConf
 
-    with staged_directory(paths.data) as stage:
-        for name, frames in prepared.files.items():
-            write_structures(stage / name, [_labels_as_fields(atoms) for atoms in frames])
-        (stage / "split.json").write_text(json.dumps(prepared.summary, indent=1) + "\n")
+    write_data_sets(paths.data, prepared.files, prepared.summary)
     header = (
         f"# plain metatrain options derived by `mtt-mbe train` from {source};\n"
         f"# `mtt train {paths.options}` reproduces the training\n"
@@ -339,136 +282,31 @@ def new_checkpoint_dir() -> Path:
             candidate = base.with_suffix(f".{k}")
 
 
-class _Pools:
-    """Structures of all input files sorted into parents, sub-clusters and
-    isolated atoms."""
-
-    def __init__(self):
-        self.parents: list[ase.Atoms] = []
-        self.subclusters: list[ase.Atoms] = []
-        self.isolated: list[ase.Atoms] = []
-        self.explicit: set[int] = set()
-
-    def _parents_of(self, frames: list[ase.Atoms]) -> list[ase.Atoms]:
-        """Keep the sub-clusters and isolated atoms of ``frames``; return the rest."""
-        parents = []
-        for atoms in frames:
-            if is_subcluster(atoms):
-                parent_id(atoms)  # present and an integer
-                self.subclusters.append(atoms)
-            elif is_isolated_atom(atoms) and PARENT_KEY not in atoms.info:
-                self.isolated.append(atoms)
-            else:
-                parents.append(atoms)
-        return parents
-
-    def add(self, frames: list[ase.Atoms], explicit_ids: bool = True) -> list[int]:
-        """Sort ``frames`` in; returns the ids of its parents. Parents of files
-        other than the training file must carry ``mbe_parent`` ids."""
-        parents = self._parents_of(frames)
-        if explicit_ids:
-            for atoms in parents:
-                parent_id(atoms)  # present and an integer
-        assign_parent_ids(parents)
-        ids = [int(p.info[PARENT_KEY]) for p in parents]
-        self.parents += parents
-        if explicit_ids:
-            self.explicit.update(ids)
-        return ids
-
-    def add_labelled(self, frames: list[ase.Atoms]) -> None:
-        """Sort in a file of labelled sub-clusters. Parents in it (``mtt-mbe
-        subclusters --with-parents`` writes them) must repeat a parent of the
-        data sets, same id and geometry; they are not added twice."""
-        known = {int(p.info[PARENT_KEY]): p for p in self.parents}
-        for atoms in self._parents_of(frames):
-            pid = parent_id(atoms)
-            parent = known.get(pid)
-            if parent is None:
-                raise MBEInputError(
-                    f"{describe(atoms)}: field '{PARENT_KEY}'={pid} names no parent of the "
-                    "training, validation or test sets"
-                )
-            check_geometry(atoms, parent, list(range(len(parent))))
-
-    def checked_parents(self) -> list[ase.Atoms]:
-        """All parents, refusing an id used twice across files."""
-        return assign_parent_ids(self.parents)
+def newest_checkpoint(outputs: Path = Path("outputs")) -> Path | None:
+    """The most recent ``outputs/YYYY-MM-DD/HH-MM-SS*/*.ckpt`` (``--restart auto``,
+    as ``mtt train``), or None when there is none."""
+    pattern = re.compile(r"\d{4}-\d{2}-\d{2}/\d{2}-\d{2}-\d{2}")
+    checkpoints = [
+        path
+        for path in outputs.glob("*/*/*.ckpt")
+        if pattern.match(path.parent.relative_to(outputs).as_posix())
+    ]
+    return max(checkpoints, key=lambda path: path.stat().st_mtime, default=None)
 
 
-def _single_set(options: dict, name: str, source: str) -> tuple[Any, Path]:
-    """The set specification of ``options[name]`` and its structure file."""
-    spec = options.get(name)
-    if isinstance(spec, list):
-        if len(spec) != 1:
-            raise MBEInputError(
-                f"{source}: {name}: give one set; mtt-mbe builds the list (parents, sub-clusters)"
-            )
-        spec = spec[0]
-    systems = spec.get("systems") if isinstance(spec, dict) else spec
-    path = systems.get("read_from") if isinstance(systems, dict) else systems
-    if not isinstance(path, str):
-        raise MBEInputError(f"{source}: {name}: no structure file (systems.read_from)")
-    return spec, Path(path)
-
-
-def _label_keys(spec: Any) -> tuple[str, str]:
-    """The energy and forces keys of a set specification (metatrain's defaults)."""
-    target = spec.get("targets", {}).get("energy", {}) if isinstance(spec, dict) else {}
-    if not isinstance(target, dict):
-        return "energy", "forces"
-    forces = target.get("forces", {})
-    forces_key = forces.get("key", "forces") if isinstance(forces, dict) else "forces"
-    return target.get("key") or "energy", forces_key or "forces"
-
-
-def _with_file(spec: Any, old: str, new: str) -> Any:
-    """``spec`` with every occurrence of the file name ``old`` replaced by ``new``."""
-    if isinstance(spec, dict):
-        return {key: _with_file(value, old, new) for key, value in spec.items()}
-    if isinstance(spec, list):
-        return [_with_file(value, old, new) for value in spec]
-    return new if spec == old else spec
-
-
-def _labels_as_fields(atoms: ase.Atoms) -> ase.Atoms:
-    """A copy with the calculator's energy and forces moved to ``info`` /
-    ``arrays`` (``data.io.write_structures`` writes a copy without its calculator).
-    """
-    copy_ = atoms.copy()
-    results = atoms.calc.results if atoms.calc is not None else {}
-    if "energy" in results:
-        copy_.info["energy"] = float(results["energy"])
-    if "forces" in results:
-        copy_.arrays["forces"] = np.asarray(results["forces"], dtype=np.float64)
-    return copy_
-
-
-def _with_zero_forces(atoms: ase.Atoms, forces_key: str) -> ase.Atoms:
-    """An isolated atom labelled with its exact zero force when it has none
-    (metatrain cannot mix structures with and without forces in one set)."""
-    if get_forces(atoms, forces_key) is not None:
-        return atoms
-    atoms = atoms.copy()
-    if forces_key != "forces":
-        atoms.arrays[forces_key] = np.zeros((1, 3))
-        return atoms
-    results = dict(atoms.calc.results) if atoms.calc is not None else {}
-    if "energy" not in results and "energy" in atoms.info:
-        results["energy"] = atoms.info.pop("energy")
-    atoms.calc = SinglePointCalculator(atoms, **results, forces=np.zeros((1, 3)))
-    return atoms
-
-
-def _derived_options(options, train_spec, train_file, paths, files, mbe, e1, source) -> dict:
-    derived = {key: value for key, value in options.items()
-               if key not in ("training_set", "validation_set", "test_set")}
-    old = str(train_file)
+def _derived_options(options, train_spec, train_file, paths, data, mbe, source) -> dict:
+    """Plain metatrain options: the data sets of ``data``, E_1 as energy baseline."""
+    files, e1 = data.files, data.e1
+    derived = {
+        key: value
+        for key, value in options.items()
+        if key not in ("training_set", "validation_set", "test_set")
+    }
     for name in SPLITS:
         if f"{name}.xyz" not in files:
             continue
         entries = [
-            _with_file(train_spec, old, str(paths.data / file))
+            rewrite_paths(train_spec, _replacing(str(train_file), str(paths.data / file)))
             for file in (f"{name}.xyz", f"{name}_subclusters.xyz")
             if file in files
         ]
@@ -494,14 +332,17 @@ def _derived_options(options, train_spec, train_file, paths, files, mbe, e1, sou
     return derived
 
 
-def _analysis_ids(mbe, split, labelled, all_parents, source) -> list[int]:
+def _replacing(old: str, new: str) -> Callable[[str], str]:
+    """A path rewriter (:func:`.options.rewrite_paths`) replacing ``old`` by ``new``."""
+    return lambda path: new if path == old else path
+
+
+def _analysis_ids(mbe: MBEOptions, data, source: str) -> list[int]:
+    """The parents analysed after training: test parents and ``mbe.analysis.parents``."""
     analysis = mbe.analysis
     if not analysis.enabled:
         return []
-    known = {int(p.info[PARENT_KEY]) for p in all_parents}
-    unknown = sorted(set(analysis.parents) - known)
+    unknown = sorted(set(analysis.parents) - set(data.parents))
     if unknown:
         raise MBEInputError(f"{source}: mbe.analysis.parents: no parent with id {unknown[0]}")
-    test = {"all": split["test"], "none": [],
-            "labelled": [pid for pid in split["test"] if pid in labelled]}
-    return sorted(set(test[analysis.test_parents]) | set(analysis.parents))
+    return sorted(set(data.test_parents(analysis.test_parents)) | set(analysis.parents))

@@ -1,20 +1,19 @@
-"""Run a calculator on many structures: local processes or a Dask cluster.
+"""One labelling task: a calculator on one structure, run by
+:func:`~metatrain_mbe.compute.tasks.map_tasks` in local processes or on a Dask cluster.
 
-Each task is one structure; workers build the calculator themselves (one
-thread each) and return plain numbers, so the main process alone writes to the
-:class:`~.store.LabelStore`, committing every result as it arrives.
+Workers build the calculator themselves (one thread each) and return plain
+numbers, so the main process alone writes to the :class:`~.store.LabelStore`,
+committing every result as it arrives.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 
-__all__ = ["make_calculator", "compute_label", "run_tasks"]
+__all__ = ["compute_label", "make_calculator", "one_thread"]
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -30,7 +29,8 @@ def make_calculator(name: str, kwargs: dict):
     return getattr(importlib.import_module(module), cls)(**kwargs)
 
 
-def _one_thread() -> None:
+def one_thread() -> None:
+    """Limit this process (and the workers it starts) to one thread."""
     for variable in _THREAD_VARIABLES:
         os.environ[variable] = "1"
     try:
@@ -49,7 +49,7 @@ def compute_label(task: tuple) -> tuple[str, dict]:
     import ase
 
     key, numbers, positions, name, kwargs = task
-    _one_thread()
+    one_thread()
     atoms = ase.Atoms(numbers=numbers, positions=positions)
     atoms.calc = make_calculator(name, kwargs)
     try:
@@ -66,38 +66,3 @@ def compute_label(task: tuple) -> tuple[str, dict]:
         "forces": np.asarray(forces).tolist(),
         "strategy": strategy,
     }
-
-
-def run_tasks(
-    tasks: list[tuple], workers: int = 1, scheduler: str | None = None
-) -> Iterator[tuple[str, dict]]:
-    """Yield ``(key, result)`` of :func:`compute_label` as tasks finish.
-
-    Close the generator (``contextlib.closing``) when stopping early: the tasks
-    not started yet are then cancelled instead of computed and thrown away.
-
-    :param workers: local worker processes (one thread each).
-    :param scheduler: address of a Dask distributed scheduler; when given, the
-        tasks run on its workers instead.
-    """
-    if scheduler is not None:
-        from dask.distributed import Client
-        from dask.distributed import as_completed as dask_completed
-
-        with Client(scheduler) as client:
-            futures = client.map(compute_label, tasks, pure=False)
-            for future in dask_completed(futures):
-                yield future.result()
-        return
-    if workers <= 1:
-        for task in tasks:
-            yield compute_label(task)
-        return
-    _one_thread()  # inherited by the workers
-    pool = ProcessPoolExecutor(max_workers=workers)
-    try:
-        futures = [pool.submit(compute_label, task) for task in tasks]
-        for future in as_completed(futures):
-            yield future.result()
-    finally:  # also when the consumer stops early: drop the tasks not started
-        pool.shutdown(wait=True, cancel_futures=True)

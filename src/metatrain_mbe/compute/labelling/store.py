@@ -52,8 +52,9 @@ class LabelStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = ase.db.connect(str(self.path), type="db", append=True)
 
-    def done(self) -> dict[str, dict]:
-        """Every stored row: ``{key: {"status", "energy", "forces", "error"}}``."""
+    def entries(self) -> dict[str, dict]:
+        """Every stored row, labelled (``status`` ``"ok"``) or failed:
+        ``{key: {"status", "energy", "forces", "error"}}`` (eV, eV/Å)."""
         rows = {}
         for row in self.db.select():
             entry = {"status": row.status, "error": row.get("error", "")}
@@ -75,9 +76,7 @@ class LabelStore:
             atoms.calc = SinglePointCalculator(
                 atoms, energy=result["energy"], forces=np.asarray(result["forces"])
             )
-            self.db.write(
-                atoms, key=_stored(key), status="ok", strategy=result.get("strategy", "")
-            )
+            self.db.write(atoms, key=_stored(key), status="ok", strategy=result.get("strategy", ""))
 
     def describe(self) -> str:
         """A one-line description (for messages)."""

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import argparse
 
-from ...data import parse_e1, read_structures
-from ...expansion import DEFAULT_MAX_ATOMS
-from ..analysis import (
+from ...analysis import (
+    ALL,
     AnalysisSettings,
     reference_terms,
-    report_section,
+    statistics_section,
     write_report,
     write_terms,
 )
+from ...compute.evaluator import BATCH_LAYOUTS, DEFAULT_BATCH_SIZE
+from ...data import parse_e1, read_structures
+from ...data.io import ENERGY_KEY, FORCES_KEY, staged_directory
+from ...expansion import DEFAULT_MAX_ATOMS
 from ..model_analysis import analyze_model
-from ..output import staged_directory
-from ..statistics import ALL
 
 
 def add_parser(subparsers) -> None:
@@ -56,24 +57,39 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
         help="largest cluster expanded completely (2^N sub-clusters; default %(default)s)",
     )
     parser.add_argument("--group-by", metavar="KEY", help="parent info key to group by")
-    parser.add_argument("--energy-key", default="energy", help="energy field (eV)")
-    parser.add_argument("--forces-key", default="forces", help="forces field (eV/Å)")
+    parser.add_argument("--energy-key", default=ENERGY_KEY, help="energy field (eV)")
+    parser.add_argument("--forces-key", default=FORCES_KEY, help="forces field (eV/Å)")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of a model analysis (besides the model itself)."""
+    parser.add_argument("-e", "--extensions", help="extensions directory of the model (SOAP-BPNN)")
     parser.add_argument(
-        "-e", "--extensions", help="extensions directory of the model (SOAP-BPNN)"
-    )
-    parser.add_argument(
-        "--parents", type=int, nargs="+", metavar="ID",
+        "--parents",
+        type=int,
+        nargs="+",
+        metavar="ID",
         help="mbe_parent ids to analyse (default: every parent)",
     )
     parser.add_argument(
-        "--training", metavar="XYZ",
+        "--training",
+        metavar="XYZ",
         help="training structures, for the SOAP distance of the sub-clusters",
     )
     parser.add_argument("--device", help="torch device of the model (default: the model's)")
+    parser.add_argument(
+        "--subcluster-batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help="largest number of sub-clusters per model call (default %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-layout",
+        choices=[*BATCH_LAYOUTS, "auto"],
+        default="auto",
+        help="sub-clusters of a model call as fragments of one System, one System each, "
+        "or the faster (default %(default)s)",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> AnalysisSettings:
@@ -85,6 +101,8 @@ def settings_from(args: argparse.Namespace) -> AnalysisSettings:
         e1=parse_e1(args.e1),
         energy_key=args.energy_key,
         forces_key=args.forces_key,
+        batch_size=args.subcluster_batch_size,
+        batch_layout=args.batch_layout,
     )
 
 
@@ -107,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}/model/, report.md and report.json")
         return 0
     terms, parents, e1 = reference_terms(frames, settings)
-    reference = report_section(terms, parents, settings.group_by)
+    reference = statistics_section(terms, parents, settings.group_by)
     with staged_directory(args.output) as stage:
         write_terms(stage / "reference", terms)
         write_report(stage / "report.json", {"e1": e1, "reference": reference})

@@ -19,15 +19,24 @@ Command-line flags given explicitly override the ``mbe:`` section.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
-from pathlib import Path
 
-from ...data import parse_e1, read_structures
-from ..analysis import AnalysisSettings
-from ..model_analysis import analyze_model
-from ..options import EvalOptions, load_options, parse_mbe_options
+from ...data import parse_e1
+from ..evaluation import evaluate_with_mbe
+from ..options import EvalOptions, load_options, parse_options
 from .analyze import add_analysis_arguments, add_model_arguments, print_model_report
+
+#: ``mbe:`` keys and the command-line flags that override them
+_FLAGS = {
+    "max_order": "max_order",
+    "max_atoms": "max_atoms",
+    "group_by": "group_by",
+    "e1": "e1",
+    "parents": "parents",
+    "training_set": "training",
+    "output": "mbe_output",
+    "batch_size": "subcluster_batch_size",
+    "batch_layout": "batch_layout",
+}
 
 
 def add_parser(subparsers) -> None:
@@ -50,104 +59,32 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--mbe-output", help="MBE report directory (default: mbe/ next to -o)")
     add_analysis_arguments(parser)
     add_model_arguments(parser)
-    parser.set_defaults(func=run, _defaults=parser)
+    # unset flags stay None, so that only the given ones override the mbe: section
+    parser.set_defaults(func=run, **{flag: None for flag in _FLAGS.values()})
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate with metatrain, then analyse every evaluation set."""
     options = load_options(args.options)
-    mbe = _with_flags(parse_mbe_options(options.pop("mbe", None), args.options, EvalOptions),
-                      args)
-    settings = AnalysisSettings(
-        max_order=mbe.max_order,
-        max_atoms=mbe.max_atoms,
-        group_by=mbe.group_by,
-        e1=mbe.e1,
+    mbe = parse_options(options.pop("mbe", None), args.options, EvalOptions)
+    updates = {key: getattr(args, flag) for key, flag in _FLAGS.items()}
+    updates = {key: value for key, value in updates.items() if value is not None}
+    if "e1" in updates:
+        updates["e1"] = parse_e1(updates["e1"])
+    reports = evaluate_with_mbe(
+        args.path,
+        options,
+        mbe.model_copy(update=updates),
+        output=args.output,
+        extensions=args.extensions,
+        device=args.device,
+        batch_size=args.batch_size,
+        check_consistency=args.check_consistency,
+        warm_up=args.warm_up,
         energy_key=args.energy_key,
         forces_key=args.forces_key,
     )
-    from metatrain.cli.eval import eval_model
-    from metatrain.utils.io import load_model
-    from metatrain.utils.omegaconf import expand_dataset_config
-    from omegaconf import OmegaConf
-
-    model = load_model(args.path, extensions_directory=args.extensions)
-    predictions = Path(args.output).absolute()
-    predictions.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.chdir(predictions.parent):  # mtt eval writes into the working directory
-        eval_model(
-            model,
-            OmegaConf.create(_absolute_paths(options, Path.cwd())),
-            output=predictions.name,
-            batch_size=args.batch_size,
-            check_consistency=args.check_consistency,
-            warm_up=args.warm_up,
-        )
-    datasets = expand_dataset_config(OmegaConf.create(options))
-    base = Path(mbe.output or Path(args.output).parent / "mbe")
-    training_frames = None if mbe.training_set is None else read_structures(mbe.training_set)
-    for k, dataset in enumerate(datasets):
-        directory = base if len(datasets) == 1 else base.with_name(f"{base.name}_{k}")
-        frames = read_structures(dataset["systems"]["read_from"])
-        report = analyze_model(
-            args.path,
-            frames,
-            directory,
-            _with_keys(settings, dataset),
-            extensions=args.extensions,
-            parent_ids=mbe.parents or None,
-            training_frames=training_frames,
-            device=args.device,
-        )
+    for directory, report in reports.items():
         print_model_report(report)
         print(f"wrote the MBE report to {directory}/report.md")
     return 0
-
-
-def _absolute_paths(options, root: Path):
-    """``options`` with every ``read_from`` / ``systems`` file resolved from ``root``
-    (metatrain runs in the predictions' directory)."""
-    if isinstance(options, dict):
-        return {
-            key: str(root / value) if key in ("read_from", "systems") and isinstance(value, str)
-            else _absolute_paths(value, root)
-            for key, value in options.items()
-        }
-    if isinstance(options, list):
-        return [_absolute_paths(item, root) for item in options]
-    return options
-
-
-#: ``mbe:`` keys and the command-line flags that override them
-_FLAGS = {
-    "max_order": "max_order",
-    "max_atoms": "max_atoms",
-    "group_by": "group_by",
-    "e1": "e1",
-    "parents": "parents",
-    "training_set": "training",
-    "output": "mbe_output",
-}
-
-
-def _with_flags(mbe: EvalOptions, args: argparse.Namespace) -> EvalOptions:
-    """The ``mbe:`` section with the explicitly given command-line flags on top."""
-    parser = args._defaults
-    updates = {key: getattr(args, flag) for key, flag in _FLAGS.items()
-               if getattr(args, flag) != parser.get_default(flag)}
-    if "e1" in updates:
-        updates["e1"] = parse_e1(updates["e1"])
-    return mbe.model_copy(update=updates)
-
-
-def _with_keys(settings: AnalysisSettings, dataset) -> AnalysisSettings:
-    """Use the energy and forces keys of the evaluation set's ``energy`` target."""
-    target = (dataset.get("targets") or {}).get("energy")
-    if not target:
-        return settings
-    forces = target.get("forces") or {}
-    return dataclasses.replace(
-        settings,
-        energy_key=target.get("key", settings.energy_key),
-        forces_key=forces.get("key", settings.forces_key) if forces else settings.forces_key,
-    )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..export import export_mbe_model
-from ..wrapper import ENERGY_BY_ORDER
+from ...compute.export import export_mbe_model
+from ...compute.mbe_model import ENERGY_BY_ORDER
+from ...expansion import DEFAULT_MAX_ATOMS
 
 
 def add_parser(subparsers) -> None:
@@ -39,7 +40,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--max-atoms",
         type=int,
-        default=20,
+        default=DEFAULT_MAX_ATOMS,
         help="largest system expanded completely, 2^N sub-clusters (default %(default)s)",
     )
     parser.set_defaults(func=run)

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 
-import numpy as np
-from ase.calculators.singlepoint import SinglePointCalculator
-
-from ...compute.labelling import LabelStore, calculator_description, run_tasks, structure_key
+from ...compute.labelling import LabelStore, label_structures
 from ...data import PARENT_KEY, describe, read_structures, write_structures
 from ...errors import MBEInputError
 
@@ -65,7 +61,7 @@ def _calculator(args: argparse.Namespace) -> tuple[str, dict]:
     try:
         kwargs = json.loads(args.calc_kwargs)
     except json.JSONDecodeError as error:
-        raise MBEInputError(f"--calc-kwargs: not JSON ({error})")
+        raise MBEInputError(f"--calc-kwargs: not JSON ({error})") from error
     if not isinstance(kwargs, dict):
         raise MBEInputError("--calc-kwargs: must be a JSON object")
     if args.calculator == "pyscf":
@@ -84,56 +80,25 @@ def _calculator(args: argparse.Namespace) -> tuple[str, dict]:
 
 def run(args: argparse.Namespace) -> int:
     """Label every structure not in the store yet, then write the output."""
-    from tqdm import tqdm
-
     name, kwargs = _calculator(args)
-    frames = read_structures(args.structures)
-    if name == "pyscf":
-        for atoms in frames:
-            if np.any(atoms.pbc):
-                raise MBEInputError(
-                    f"{describe(atoms)}: field 'pbc' is periodic; PySCF labels finite clusters"
-                )
-    description = calculator_description(name, kwargs)
-    keys = [structure_key(atoms, description) for atoms in frames]
-    store = LabelStore(args.store or f"{args.output}.db")
-    done = store.done()
-    todo: dict[str, object] = {}
-    for key, atoms in zip(keys, frames):
-        known = done.get(key)
-        if key not in todo and (known is None or (known["status"] != "ok" and args.retry_failed)):
-            todo[key] = atoms
-    print(
-        f"{len(frames)} structures, {len(set(keys))} distinct, {len(todo)} to compute; "
-        f"store {store.describe()}"
+    outcome = label_structures(
+        read_structures(args.structures),
+        name,
+        kwargs,
+        LabelStore(args.store or f"{args.output}.db"),
+        workers=args.workers,
+        scheduler=args.scheduler,
+        retry_failed=args.retry_failed,
+        progress=print,
     )
-    tasks = [
-        (key, a.numbers.tolist(), a.positions.tolist(), name, kwargs) for key, a in todo.items()
-    ]
-    with contextlib.closing(run_tasks(tasks, args.workers, args.scheduler)) as results:
-        for key, result in tqdm(results, total=len(tasks), desc="label", unit="structure"):
-            store.put(key, todo[key], result)
-
-    done = store.done()
-    labelled, failed = [], []
-    for key, atoms in zip(keys, frames):
-        entry = done[key]
-        if entry["status"] == "ok":
-            atoms = atoms.copy()
-            atoms.calc = SinglePointCalculator(
-                atoms, energy=entry["energy"], forces=entry["forces"]
-            )
-            labelled.append(atoms)
-        else:
-            failed.append((atoms, entry["error"]))
-    write_structures(args.output, labelled)
-    print(f"wrote {len(labelled)} labelled structures to {args.output}")
-    if not failed:
+    write_structures(args.output, outcome.labelled)
+    print(f"wrote {len(outcome.labelled)} labelled structures to {args.output}")
+    if not outcome.failed:
         return 0
-    print(f"{len(failed)} structures failed:", file=sys.stderr)
-    for atoms, error in failed:
+    print(f"{len(outcome.failed)} structures failed:", file=sys.stderr)
+    for atoms, error in outcome.failed:
         print(f"  {describe(atoms)}: {error}", file=sys.stderr)
-    parents = sorted({int(a.info[PARENT_KEY]) for a, _ in failed if PARENT_KEY in a.info})
+    parents = sorted({int(a.info[PARENT_KEY]) for a, _ in outcome.failed if PARENT_KEY in a.info})
     if parents:
         print(f"incomplete parents (mbe_parent): {parents}", file=sys.stderr)
     return FAILED

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from ..options import load_options
-from ..training import RunPaths, train
+from ..training import RunPaths, newest_checkpoint, train
 
 __all__ = ["add_parser", "run"]
 
@@ -31,20 +31,29 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("options", help="options YAML file for training (metatrain + mbe:)")
     parser.add_argument(
-        "-o", "--output", default="model.pt",
+        "-o",
+        "--output",
+        default="model.pt",
         help="path to save the final model (default: %(default)s)",
     )
     parser.add_argument(
-        "-e", "--extensions", default="extensions/",
+        "-e",
+        "--extensions",
+        default="extensions/",
         help="folder where the extensions of the model, if any, are collected "
         "(default: %(default)s)",
     )
     parser.add_argument(
-        "--restart", dest="restart_from",
+        "--restart",
+        dest="restart_from",
         help="checkpoint (.ckpt) to continue from, or 'auto' for the newest in outputs/",
     )
     parser.add_argument(
-        "-r", "--override", dest="override_options", action="append", default=[],
+        "-r",
+        "--override",
+        dest="override_options",
+        action="append",
+        default=[],
         help="command-line override flags, e.g. -r mbe.proportion=0.1",
     )
     parser.set_defaults(func=run)
@@ -53,11 +62,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Prepare, train and analyse."""
     options = load_options(args.options, args.override_options)
-    restart = None
-    if args.restart_from:
-        from metatrain.cli.train import _process_restart_from
-
-        restart = _process_restart_from(args.restart_from)
+    restart = newest_checkpoint() if args.restart_from == "auto" else args.restart_from
     paths = RunPaths.from_output(args.output, args.extensions)
     report = train(options, paths, restart_from=restart, source=args.options)
     print(f"wrote {paths.model}, data sets in {paths.data}, options {paths.options}")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import ase
 import torch
+
+from ...analysis import ParentResult
 
 __all__ = ["MAX_STRUCTURES", "write_chemiscope"]
 
@@ -15,7 +18,7 @@ LOGGER = logging.getLogger(__name__)
 MAX_STRUCTURES = 20000
 
 
-def write_chemiscope(path: Path, results) -> Path | None:
+def write_chemiscope(path: Path, results: list[ParentResult]) -> Path | None:
     """Write the sub-clusters with at least two atoms, with properties V(S)
     (model, reference, error; eV), order and parent; ``None`` without chemiscope."""
     try:
@@ -23,8 +26,10 @@ def write_chemiscope(path: Path, results) -> Path | None:
     except ImportError:
         LOGGER.info("chemiscope is not installed: no chemiscope view written")
         return None
-    frames, columns = [], {"order": [], "parent": [], "V model": []}
-    reference, error = [], []
+    frames: list[ase.Atoms] = []
+    columns: dict[str, list[float]] = {"order": [], "parent": [], "V model": []}
+    reference: list[float] = []
+    error: list[float] = []
     for r in results:
         members = r.plan.atom_membership()
         ref_v = None if r.reference is None else r.reference.terms().v
@@ -52,7 +57,12 @@ def write_chemiscope(path: Path, results) -> Path | None:
         structures=frames,
         properties=properties,
         metadata={"name": "MBE sub-clusters: V(S) of the model"},
-        settings={"map": {"x": {"property": "order"}, "y": {"property": "V model"},
-                          "color": {"property": color}}},
+        settings={
+            "map": {
+                "x": {"property": "order"},
+                "y": {"property": "V model"},
+                "color": {"property": color},
+            }
+        },
     )
     return path

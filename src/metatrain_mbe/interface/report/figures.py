@@ -65,12 +65,18 @@ def _body_orders(plt, report: dict):
                 if not series:
                     continue
                 for values in series:
-                    ax.plot(range(2, len(values) + 2), values, marker, color=color,
-                            alpha=0.2, ms=3)
+                    ax.plot(range(2, len(values) + 2), values, marker, color=color, alpha=0.2, ms=3)
                 stats = report[source]["groups"][group]["orders"]
                 orders = [int(m) for m in stats if key in stats[m]]
-                ax.plot(orders, [stats[str(m)][key]["mean"] for m in orders], marker,
-                        color=color, ms=9, mec="k", label=f"{source} mean")
+                ax.plot(
+                    orders,
+                    [stats[str(m)][key]["mean"] for m in orders],
+                    marker,
+                    color=color,
+                    ms=9,
+                    mec="k",
+                    label=f"{source} mean",
+                )
             ax.axhline(0, color="grey", lw=0.5)
             ax.set_xlabel("body order m")
             ax.set_ylabel(label)
@@ -100,8 +106,7 @@ def _rmse(plt, report: dict):
 
 def _baselines(plt, report: dict):
     v_tilde = report["baselines"]["V_tilde"]
-    figure, axes = plt.subplots(1, len(v_tilde), figsize=(4.5 * len(v_tilde), 3.5),
-                                squeeze=False)
+    figure, axes = plt.subplots(1, len(v_tilde), figsize=(4.5 * len(v_tilde), 3.5), squeeze=False)
     for ax, (source, by_baseline) in zip(axes[0], v_tilde.items()):
         for name, values in by_baseline.items():
             orders = [int(m) for m in values]
@@ -119,8 +124,7 @@ def _dimers(plt, report: dict):
     dimers = report["dimers"]
     if not dimers:
         return None
-    figure, axes = plt.subplots(1, len(dimers), figsize=(4.5 * len(dimers), 3.5),
-                                squeeze=False)
+    figure, axes = plt.subplots(1, len(dimers), figsize=(4.5 * len(dimers), 3.5), squeeze=False)
     for ax, (name, data) in zip(axes[0], dimers.items()):
         ax.plot(data["grid"]["r"], data["grid"]["model"], "-", color="C0", label="model")
         if data.get("r"):

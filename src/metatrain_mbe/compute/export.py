@@ -6,12 +6,36 @@ from pathlib import Path
 
 import metatomic.torch as mta
 
-from ..compute.evaluator import load_model
 from ..data.io import atomic_path
 from ..errors import MBEInputError
-from .wrapper import ENERGY_BY_ORDER, MBEModel
+from ..expansion import DEFAULT_MAX_ATOMS
+from .evaluator import load_model
+from .mbe_model import ENERGY_BY_ORDER, MBEModel
 
 __all__ = ["export_mbe_model"]
+
+#: current output names of metatomic by the deprecated spelling it still accepts
+_DEPRECATED_SPELLINGS = {
+    "features": "feature",
+    "non_conservative_forces": "non_conservative_force",
+    "positions": "position",
+    "momenta": "momentum",
+    "masses": "mass",
+    "velocities": "velocity",
+    "charges": "charge",
+}
+
+
+def declared_outputs(outputs: dict) -> list[str]:
+    """The output names a model declares: ``capabilities().outputs`` without the
+    deprecated spellings metatomic adds beside the current ones (``features``
+    beside ``feature``), which a new AtomisticModel would add again."""
+
+    def current(name: str) -> str:
+        base, _, variant = name.partition("/")
+        return _DEPRECATED_SPELLINGS.get(base, base) + (f"/{variant}" if variant else "")
+
+    return [name for name in outputs if current(name) == name or current(name) not in outputs]
 
 
 def export_mbe_model(
@@ -21,7 +45,7 @@ def export_mbe_model(
     extensions: str | Path | None = None,
     max_order: int = 0,
     truncate: int = 0,
-    max_atoms: int = 20,
+    max_atoms: int = DEFAULT_MAX_ATOMS,
 ) -> mta.AtomisticModel:
     """Wrap ``model`` with :class:`MBEModel` and save it to ``output``.
 
@@ -48,8 +72,7 @@ def export_mbe_model(
         max_atoms=max_atoms,
     ).eval()
 
-    declared = list(inner._model_capabilities_outputs_names)
-    outputs = {name: capabilities.outputs[name] for name in declared}
+    outputs = {name: capabilities.outputs[name] for name in declared_outputs(capabilities.outputs)}
     outputs[ENERGY_BY_ORDER] = mta.ModelOutput(
         unit=energy_unit,
         sample_kind="system",

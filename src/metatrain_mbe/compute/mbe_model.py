@@ -22,7 +22,8 @@ import torch
 from metatensor.torch import Labels, TensorBlock, TensorMap
 from metatomic.torch import ModelOutput, NeighborListOptions, System
 
-from ..compute.fragments import SubclusterEvaluator
+from ..expansion.subsets import DEFAULT_MAX_ATOMS
+from .fragments import SubclusterEvaluator
 
 __all__ = ["MBEModel", "ENERGY_BY_ORDER"]
 
@@ -71,7 +72,7 @@ class MBEModel(torch.nn.Module):
         energy_unit: str,
         max_order: int = 0,
         truncate: int = 0,
-        max_atoms: int = 20,
+        max_atoms: int = DEFAULT_MAX_ATOMS,
     ):
         super().__init__()
         self.evaluator = SubclusterEvaluator(model, neighbor_lists, interaction_range, energy_unit)
@@ -149,8 +150,9 @@ class MBEModel(torch.nn.Module):
                 w_t = weights[:k].sum(dim=0)  # W[m, t] = 0 for t > m
                 contribution = w_t[orders[fragment] - 1] * atom_energy
                 per_atom.append(
-                    torch.zeros(n_atoms, dtype=atom_energy.dtype, device=atom_energy.device)
-                    .index_add(0, parent_atom, contribution)
+                    torch.zeros(
+                        n_atoms, dtype=atom_energy.dtype, device=atom_energy.device
+                    ).index_add(0, parent_atom, contribution)
                 )
 
         if want_orders:

@@ -8,9 +8,9 @@ from ase.md.verlet import VelocityVerlet
 from metatomic.torch import ModelOutput, check_atomistic_model, load_atomistic_model
 from metatomic_ase import MetatomicCalculator
 
+from metatrain_mbe.compute.mbe_model import ENERGY_BY_ORDER
 from metatrain_mbe.expansion import SubsetPlan, moebius_transform, order_sums
 from metatrain_mbe.interface.cli import main
-from metatrain_mbe.interface.wrapper import ENERGY_BY_ORDER
 
 from ..conftest import hydrogen_cluster
 from ..models import ARCHITECTURES, export_pair_potential
@@ -55,6 +55,7 @@ def brute_force_order_sums(atoms, calc):
     return order_sums(moebius_transform(energies, plan), plan)[1:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ARCHITECTURES)
 def test_wrapped_model_keeps_energy_and_adds_exact_mbe(tmp_path, tiny_models, name):
     inner_path = tiny_models[name]
@@ -81,6 +82,7 @@ def test_wrapped_model_keeps_energy_and_adds_exact_mbe(tmp_path, tiny_models, na
     assert outputs == set(original.capabilities().outputs) | {ENERGY_BY_ORDER}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["pet", "experimental.mace"])
 def test_truncation_at_n_reproduces_the_full_model(tmp_path, tiny_models, name):
     inner_path = tiny_models[name]
@@ -111,6 +113,7 @@ def test_two_body_truncation_of_a_pair_potential_is_exact(tmp_path):
     assert by_order[2:].abs().max() < 1e-10
 
 
+@pytest.mark.slow
 def test_truncated_forces_are_minus_the_energy_gradient(tmp_path, tiny_models):
     truncated = calculator(export(tiny_models["pet"], tmp_path / "e2.pt", "--truncate", "2"))
     atoms = hydrogen_cluster(5, seed=4)
@@ -141,6 +144,7 @@ def _nve_drift(atoms, calc, steps=40):
     return max(totals) - min(totals)
 
 
+@pytest.mark.slow
 def test_nve_conserves_energy_like_the_inner_model(tmp_path, tiny_models):
     inner_path = tiny_models["pet"]
     atoms = hydrogen_cluster(5, seed=5)
@@ -162,6 +166,7 @@ def test_periodic_systems_are_refused(tmp_path, tiny_models):
         wrapped.run_model(atoms, BY_ORDER)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["soap_bpnn", "experimental.mace"])
 def test_mbe_output_equals_the_analysis(tmp_path, tiny_models, name):
     """The exported output and `mtt-mbe analyze --model` give the same sums."""

@@ -1,24 +1,32 @@
-"""The numbers of the model MBE report, one function per section.
+"""The numbers of the model MBE report, one function per section of
+``report.json`` besides the per-order statistics (:mod:`.statistics`).
 
-Every function takes the per-parent results of
-:func:`~metatrain_mbe.interface.model_analysis.model_results` and returns plain
-JSON-able dicts. Units: energies eV, Ṽ eV/atom, gradients and forces eV/Å,
+Every function takes the per-parent results of :func:`.model.model_results`
+and returns plain JSON-able dicts. Units: energies eV, Ṽ eV/atom, gradients and forces eV/Å,
 distances Å.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import ase
 import torch
 from ase.data import chemical_symbols
 
-from ...expansion import BodyOrderTerms, SubsetPlan
+from ..compute.protocol import Evaluator
+from ..expansion import BodyOrderTerms, SubsetPlan
+
+if TYPE_CHECKING:
+    from .model import ParentResult
 
 __all__ = [
+    "E1_TOLERANCE",
     "EPS_FLOAT32",
     "baselines",
+    "e1_check",
+    "terms_with_e1",
     "dimer_curves",
     "effective_e1",
     "model_e1",
@@ -28,6 +36,9 @@ __all__ = [
     "precision",
     "with_e1",
 ]
+
+#: largest |model E_1 - reference E_1| (eV) a report accepts without a warning
+E1_TOLERANCE = 0.010
 
 #: machine epsilon of float32
 EPS_FLOAT32 = float(torch.finfo(torch.float32).eps)
@@ -40,7 +51,7 @@ def _single_atoms(plan: SubsetPlan) -> tuple[torch.Tensor, torch.Tensor]:
     return rows, atoms
 
 
-def model_e1(results) -> dict[str, float]:
+def model_e1(results: list[ParentResult]) -> dict[str, float]:
     """The model's own isolated-atom energies (eV by symbol): its E(S) of the
     one-atom sub-clusters."""
     found: dict[str, list[float]] = {}
@@ -89,7 +100,52 @@ def _symbols(e1: dict[int, float]) -> dict[str, float]:
     return {chemical_symbols[z]: value for z, value in sorted(e1.items())}
 
 
-def baselines(results, reference_e1: dict[str, float]) -> dict:
+def e1_check(results: list[ParentResult], reference_e1: dict[str, float]) -> dict:
+    """The model's own E_1 against the reference (eV by symbol), and a warning
+    when they differ by more than :data:`E1_TOLERANCE`.
+
+    A model E_1 off by δ shifts every V(S) of m atoms of one species by
+    (-1)^(m-1)·m·δ, so Ṽ^(m) by (-1)^(m-1)·δ at every order (appendix C of
+    Chong et al. 2026): the report compares model and reference with the same
+    (reference) E_1, and |dṼ^(m)/dr| does not depend on E_1 at all.
+    """
+    own = model_e1(results)
+    difference = {s: own[s] - reference_e1[s] for s in own if s in reference_e1}
+    check: dict = {
+        "model": own,
+        "reference": dict(reference_e1),
+        "difference": difference,
+        "tolerance": E1_TOLERANCE,
+    }
+    off = {s: d for s, d in difference.items() if abs(d) > E1_TOLERANCE}
+    if off:
+        check["warning"] = (
+            "the model's isolated-atom energy differs from the reference by "
+            + ", ".join(f"{1000 * d:+.1f} meV ({s})" for s, d in off.items())
+            + f" (more than {1000 * E1_TOLERANCE:.0f} meV): its own Ṽ^(m) are shifted by "
+            "that much at every order"
+        )
+    return check
+
+
+def terms_with_e1(results: list[ParentResult], e1: dict[str, float]) -> list[BodyOrderTerms] | None:
+    """The model's terms with its one-atom energies replaced by ``e1`` (eV by
+    symbol), gradients kept; None when ``e1`` misses a species of the parents."""
+    by_number = {ase.data.atomic_numbers[s]: v for s, v in e1.items()}
+    if any(not set(r.parent.numbers.tolist()) <= set(by_number) for r in results):
+        return None
+    return [
+        BodyOrderTerms.from_energies(
+            r.parent_id,
+            r.plan,
+            with_e1(r.energies, r.plan, r.parent.numbers, by_number),
+            r.gradients,
+        )
+        for r in results
+    ]
+
+
+def baselines(results: list[ParentResult], reference_e1: dict[str, float]) -> dict:
     """Ṽ^(m) with each E_1 baseline: the reference's, the model's own, and the
     effective one (per parent), for the model and, where labelled, the reference."""
     own = {ase.data.atomic_numbers[s]: v for s, v in model_e1(results).items()}
@@ -136,7 +192,7 @@ def _average(fits: list[dict[int, float]]) -> dict[int, float]:
     return {z: sum(f[z] for f in fits if z in f) / sum(z in f for f in fits) for z in keys}
 
 
-def order_rmse(results) -> dict:
+def order_rmse(results: list[ParentResult]) -> dict:
     """RMSE of the model's E(S) (per atom, eV/atom) and forces (eV/Å, over
     components) on the labelled sub-clusters, per order m (m = N: the parents)."""
     sums: dict[int, dict[str, float]] = {}
@@ -164,7 +220,7 @@ def order_rmse(results) -> dict:
     }
 
 
-def dimer_curves(results, evaluator, n_points: int = 80) -> dict:
+def dimer_curves(results: list[ParentResult], evaluator: Evaluator, n_points: int = 80) -> dict:
     """V^(2)(r) per species pair: the labelled dimers (reference and model
     V(S) against distance) and the model's curve on a grid of distances."""
     observed: dict[str, dict[str, list[float]]] = {}
@@ -190,7 +246,7 @@ def dimer_curves(results, evaluator, n_points: int = 80) -> dict:
             entry["r"].append(float(distances[i, j]))
             entry["reference"].append(float(reference_v[row]))
             entry["model"].append(float(r.terms.v[row]))
-    cutoff = getattr(evaluator, "cutoff", None) or largest
+    cutoff = evaluator.cutoff or largest
     shortest = min((min(o["r"]) for o in observed.values()), default=0.5)
     grid = torch.linspace(max(0.3, 0.8 * shortest), max(cutoff, largest), n_points)
     out = {}
@@ -204,7 +260,7 @@ def dimer_curves(results, evaluator, n_points: int = 80) -> dict:
     return out
 
 
-def precision(results, dtype: torch.dtype) -> dict:
+def precision(results: list[ParentResult], dtype: torch.dtype) -> dict:
     """Round-off of V(S) and Ṽ^(m) expected from the model's precision.
 
     V(S) of order m is an alternating sum of 2^m energies E(T); with random
@@ -239,7 +295,7 @@ def precision(results, dtype: torch.dtype) -> dict:
     return out
 
 
-def per_parent(results, group_by: str | None) -> list[dict]:
+def per_parent(results: list[ParentResult], group_by: str | None) -> list[dict]:
     """Ṽ^(m) and |dṼ^(m)/dr| of each parent (index 0 is m = 1), model and
     reference, with its group."""
     rows = []
@@ -255,20 +311,23 @@ def per_parent(results, group_by: str | None) -> list[dict]:
         }
         if r.reference is not None:
             terms = r.reference.terms()
-            row["reference"] = {"V_tilde": terms.v_tilde().tolist()}
+            reference = {"V_tilde": terms.v_tilde().tolist()}
             if terms.dv is not None:
-                row["reference"]["dV_tilde"] = terms.dv_tilde().tolist()
+                reference["dV_tilde"] = terms.dv_tilde().tolist()
+            row["reference"] = reference
         rows.append(row)
     return rows
 
 
-def soap_distances(results, training_frames: list[ase.Atoms], cutoff: float | None) -> dict:
+def soap_distances(
+    results: list[ParentResult], training_frames: list[ase.Atoms], cutoff: float | None
+) -> dict:
     """Per order, the mean and largest SOAP distance of the sub-clusters to the
     nearest training structure (:mod:`~metatrain_mbe.compute.soap_distance`).
 
     The row of order N holds the parents themselves: the in-distribution scale.
     """
-    from ...compute.soap_distance import mean_soap, nearest_distances
+    from ..compute.soap_distance import mean_soap, nearest_distances
 
     species = sorted(
         {int(z) for a in training_frames for z in a.numbers}
@@ -276,14 +335,14 @@ def soap_distances(results, training_frames: list[ase.Atoms], cutoff: float | No
     )
     radius = cutoff or 5.0
     training = mean_soap(training_frames, species, radius)
-    structures, orders = [], []
+    structures, sizes = [], []
     for r in results:
         members = r.plan.atom_membership()
         for row in range(1, r.plan.n_subsets):
             structures.append(r.parent[torch.nonzero(members[row]).flatten().tolist()])
-            orders.append(int(r.plan.orders[row]))
+            sizes.append(int(r.plan.orders[row]))
     distances = nearest_distances(mean_soap(structures, species, radius), training)
-    orders = torch.tensor(orders)
+    orders = torch.tensor(sizes)
     return {
         "cutoff": radius,
         "n_training": len(training_frames),

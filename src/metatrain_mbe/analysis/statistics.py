@@ -7,12 +7,14 @@ for each value of a grouping info key (e.g. a density ``regime``).
 
 from __future__ import annotations
 
+import ase
 import torch
 
+from ..data.io import PARENT_KEY, SOURCE_KEY
 from ..errors import MBEInputError
 from ..expansion import BodyOrderTerms
 
-__all__ = ["ALL", "group_terms", "order_statistics"]
+__all__ = ["ALL", "group_terms", "order_statistics", "statistics_section"]
 
 #: name of the group that holds every parent
 ALL = "all"
@@ -31,7 +33,7 @@ def group_terms(
     for t in terms:
         info = infos[t.system]
         if key not in info:
-            where = info.get("_source", f"parent {t.system}")
+            where = info.get(SOURCE_KEY, f"parent {t.system}")
             raise MBEInputError(f"{where} (mbe_parent={t.system}): field '{key}' is missing")
         groups.setdefault(str(info[key]), []).append(t)
     return groups
@@ -51,8 +53,9 @@ def order_statistics(terms: list[BodyOrderTerms]) -> dict:
     for m in range(2, max_order + 1):
         rows = [k for k, t in enumerate(terms) if m <= t.plan.max_order]
         entry = {"n_parents": len(rows), "V_tilde": _stats([v_tilde[k][m - 1] for k in rows])}
-        if all(dv_tilde[k] is not None for k in rows):
-            entry["dV_tilde"] = _stats([dv_tilde[k][m - 1] for k in rows])
+        gradients = [dv_tilde[k] for k in rows]
+        if all(dv is not None for dv in gradients):
+            entry["dV_tilde"] = _stats([dv[m - 1] for dv in gradients if dv is not None])
         orders[str(m)] = entry
     return {"n_parents": len(terms), "orders": orders}
 
@@ -60,3 +63,16 @@ def order_statistics(terms: list[BodyOrderTerms]) -> dict:
 def _stats(values: list[torch.Tensor]) -> dict[str, float]:
     x = torch.stack(values).to(torch.float64)
     return {"mean": float(x.mean()), "std": float(x.std(unbiased=False))}
+
+
+def statistics_section(
+    terms: list[BodyOrderTerms], parents: dict[int, ase.Atoms], group_by: str | None
+) -> dict:
+    """The ``model`` / ``reference`` section of ``report.json``: the parent ids
+    and the per-order statistics of ``terms`` for all parents and per group."""
+    infos = {pid: atoms.info for pid, atoms in parents.items()}
+    groups = group_terms(terms, infos, group_by)
+    return {
+        "parents": sorted(int(p.info[PARENT_KEY]) for p in parents.values()),
+        "groups": {name: order_statistics(members) for name, members in groups.items()},
+    }

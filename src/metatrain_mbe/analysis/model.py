@@ -1,0 +1,153 @@
+"""MBE analysis of a model: what it predicts, decomposed into body orders.
+
+:func:`model_results` evaluates every sub-cluster of the chosen parents with an
+:class:`~metatrain_mbe.compute.protocol.Evaluator` (batched model calls, or any
+ase calculator) and Möbius-inverts E(S) into V(S), next to the reference set
+where the frames label it; :func:`build_report` computes every number of
+``report.json`` from those results. All analysis is float64 (energies eV,
+gradients eV/Å, distances Å).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import ase
+import torch
+
+from ..compute.protocol import Evaluator
+from ..data import PARENT_KEY, SubclusterSet, describe
+from ..errors import MBEInputError
+from ..expansion import BodyOrderTerms, SubsetPlan
+from . import diagnostics
+from .settings import AnalysisSettings
+from .statistics import statistics_section
+
+__all__ = ["ParentResult", "build_report", "make_evaluator", "model_results"]
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class ParentResult:
+    """The model's sub-cluster energies and terms of one parent, with the
+    reference set when the frames label it.
+
+    :param energies: ``(plan.n_subsets,)`` model E(S) in eV.
+    :param gradients: ``(plan.n_subsets, N, 3)`` model dE(S)/dr in eV/Å.
+    """
+
+    parent: ase.Atoms
+    plan: SubsetPlan
+    energies: torch.Tensor
+    gradients: torch.Tensor
+    terms: BodyOrderTerms
+    reference: SubclusterSet | None = None
+
+    @property
+    def parent_id(self) -> int:
+        """The ``mbe_parent`` id."""
+        return int(self.parent.info[PARENT_KEY])
+
+
+def make_evaluator(
+    model,
+    settings: AnalysisSettings | None = None,
+    extensions: str | Path | None = None,
+    device: str | None = None,
+) -> Evaluator:
+    """An evaluator for ``model``: an exported metatomic model (path or loaded),
+    an ase calculator, or an :class:`Evaluator` (returned as it is).
+
+    :param settings: batch size and layout of a metatomic model's calls.
+    """
+    from ase.calculators.calculator import BaseCalculator
+
+    from ..compute.ase_evaluator import CalculatorEvaluator
+    from ..compute.evaluator import ModelEvaluator
+
+    if isinstance(model, Evaluator):
+        return model
+    if isinstance(model, BaseCalculator):
+        return CalculatorEvaluator(model)
+    settings = settings or AnalysisSettings()
+    return ModelEvaluator(
+        model,
+        extensions=extensions,
+        device=device,
+        batch_size=settings.batch_size,
+        strategy=settings.batch_layout,
+    )
+
+
+def model_results(
+    evaluator: Evaluator,
+    parents: list[ase.Atoms],
+    settings: AnalysisSettings,
+    references: dict[int, SubclusterSet] | None = None,
+) -> list[ParentResult]:
+    """Evaluate every sub-cluster of ``parents`` and Möbius-invert (float64)."""
+    plans = []
+    for parent in parents:
+        try:
+            plans.append(SubsetPlan(len(parent), settings.max_order, max_atoms=settings.max_atoms))
+        except ValueError as error:
+            raise MBEInputError(f"{describe(parent)}: {error}") from error
+    references = references or {}
+    results = []
+    for parent, plan, (energies, gradients) in zip(
+        parents, plans, evaluator.evaluate(parents, plans)
+    ):
+        pid = int(parent.info[PARENT_KEY])
+        terms = BodyOrderTerms.from_energies(pid, plan, energies, gradients)
+        results.append(ParentResult(parent, plan, energies, gradients, terms, references.get(pid)))
+    return results
+
+
+def build_report(
+    results: list[ParentResult],
+    evaluator: Evaluator,
+    e1: dict[str, float],
+    settings: AnalysisSettings,
+    training_frames: list[ase.Atoms] | None = None,
+) -> dict:
+    """Every section of the report, as a JSON-able dict (units in ``report.json``)."""
+    parents = {r.parent_id: r.parent for r in results}
+    labelled = [r for r in results if r.reference is not None]
+    report: dict = {
+        "model_info": {
+            "evaluator": type(evaluator).__name__,
+            "dtype": str(evaluator.dtype).removeprefix("torch."),
+            "strategy": evaluator.strategy,
+            "max_order": settings.max_order,
+            "group_by": settings.group_by,
+        },
+        "e1": e1,
+        "e1_check": diagnostics.e1_check(results, e1),
+        "model": statistics_section([r.terms for r in results], parents, settings.group_by),
+        "per_parent": diagnostics.per_parent(results, settings.group_by),
+        "baselines": diagnostics.baselines(results, e1),
+        "dimers": diagnostics.dimer_curves(results, evaluator),
+        "precision": diagnostics.precision(results, evaluator.dtype),
+    }
+    shifted = diagnostics.terms_with_e1(results, e1)
+    if shifted is not None:
+        report["model_reference_e1"] = statistics_section(shifted, parents, settings.group_by)
+    if labelled:
+        report["reference"] = statistics_section(
+            [r.reference.terms() for r in labelled if r.reference is not None],
+            {r.parent_id: r.parent for r in labelled},
+            settings.group_by,
+        )
+        report["rmse"] = diagnostics.order_rmse(labelled)
+    if training_frames:
+        report["soap_distance"] = diagnostics.soap_distances(
+            results, training_frames, evaluator.cutoff
+        )
+    if "warning" in report["e1_check"]:
+        LOGGER.warning(report["e1_check"]["warning"])
+    if evaluator.dtype != torch.float64:
+        LOGGER.warning(report["precision"]["warning"])
+    return report

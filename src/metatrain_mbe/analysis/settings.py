@@ -1,0 +1,37 @@
+"""What an MBE analysis expands, how it groups, and how it batches the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..compute.evaluator import DEFAULT_BATCH_SIZE
+from ..data.io import ENERGY_KEY, FORCES_KEY
+from ..expansion import DEFAULT_MAX_ATOMS
+
+__all__ = ["AnalysisSettings"]
+
+
+@dataclass
+class AnalysisSettings:
+    """What to expand and how to group it.
+
+    :param max_order: largest sub-cluster size to use (default: complete).
+    :param max_atoms: largest parent expanded completely.
+    :param group_by: parent info key to group statistics by (e.g. ``regime``).
+    :param e1: isolated-atom energies (eV) by chemical symbol, overriding
+        single-atom structures of the file.
+    :param energy_key: energy label key (eV).
+    :param forces_key: forces label key (eV/Å).
+    :param batch_size: largest number of sub-clusters per model call.
+    :param batch_layout: ``"fragments"``, ``"systems"`` or ``"auto"`` (see
+        :class:`~metatrain_mbe.compute.evaluator.ModelEvaluator`).
+    """
+
+    max_order: int | None = None
+    max_atoms: int = DEFAULT_MAX_ATOMS
+    group_by: str | None = None
+    e1: dict[str, float] = field(default_factory=dict)
+    energy_key: str = ENERGY_KEY
+    forces_key: str = FORCES_KEY
+    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_layout: str = "auto"

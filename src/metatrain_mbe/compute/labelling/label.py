@@ -1,0 +1,116 @@
+"""Label many structures, resumably: the library behind ``mtt-mbe label``.
+
+:func:`label_structures` computes every structure not yet in the
+:class:`~.store.LabelStore` (each distinct structure once), commits each result
+as it arrives, and returns the structures labelled with energies (eV) and forces
+(eV/Å), and those that failed with their error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import ase
+import numpy as np
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from ...data.io import describe
+from ...errors import MBEInputError
+from ..tasks import map_tasks
+from .executor import compute_label, one_thread
+from .store import LabelStore, calculator_description, structure_key
+
+__all__ = ["LabelOutcome", "label_structures"]
+
+
+@dataclass
+class LabelOutcome:
+    """The result of :func:`label_structures`.
+
+    :param labelled: copies of the labelled input structures, in input order,
+        with a calculator holding ``energy`` (eV) and ``forces`` (eV/Å).
+    :param failed: the structures that failed, with their error message.
+    :param distinct: number of distinct structures of the input.
+    :param computed: number of structures computed by this call.
+    """
+
+    labelled: list[ase.Atoms] = field(default_factory=list)
+    failed: list[tuple[ase.Atoms, str]] = field(default_factory=list)
+    distinct: int = 0
+    computed: int = 0
+
+
+def label_structures(
+    frames: list[ase.Atoms],
+    calculator: str,
+    kwargs: dict,
+    store: LabelStore,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    retry_failed: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> LabelOutcome:
+    """Energies and forces of ``frames``, from the store or computed.
+
+    :param calculator: ``"pyscf"`` or an ase calculator as ``"module:Class"``.
+    :param kwargs: keyword arguments of the calculator (part of the store key).
+    :param store: where results are committed and looked up.
+    :param workers: local worker processes (one thread each).
+    :param scheduler: address of a Dask distributed scheduler (instead of workers).
+    :param retry_failed: compute again the structures that failed before.
+    :param progress: called with a one-line message before computing; a
+        progress bar is shown when given.
+    :raises MBEInputError: for a periodic structure given to PySCF.
+    """
+    if calculator == "pyscf":
+        for atoms in frames:
+            if np.any(atoms.pbc):
+                raise MBEInputError(
+                    f"{describe(atoms)}: field 'pbc' is periodic; PySCF labels finite clusters"
+                )
+    description = calculator_description(calculator, kwargs)
+    keys = [structure_key(atoms, description) for atoms in frames]
+    stored = store.entries()
+    todo: dict[str, ase.Atoms] = {}
+    for key, atoms in zip(keys, frames):
+        known = stored.get(key)
+        if key not in todo and (known is None or (known["status"] != "ok" and retry_failed)):
+            todo[key] = atoms
+    if progress is not None:
+        progress(
+            f"{len(frames)} structures, {len(set(keys))} distinct, {len(todo)} to compute; "
+            f"store {store.describe()}"
+        )
+    tasks = [
+        (key, a.numbers.tolist(), a.positions.tolist(), calculator, kwargs)
+        for key, a in todo.items()
+    ]
+    results = map_tasks(
+        compute_label,
+        tasks,
+        workers=workers,
+        scheduler=scheduler,
+        progress=progress is not None,
+        description="label",
+        initializer=one_thread,
+    )
+    with contextlib.closing(results):
+        for key, result in results:
+            store.put(key, todo[key], result)
+
+    stored = store.entries()
+    outcome = LabelOutcome(distinct=len(set(keys)), computed=len(tasks))
+    for key, atoms in zip(keys, frames):
+        entry = stored[key]
+        if entry["status"] == "ok":
+            atoms = atoms.copy()
+            atoms.calc = SinglePointCalculator(
+                atoms, energy=entry["energy"], forces=entry["forces"]
+            )
+            outcome.labelled.append(atoms)
+        else:
+            outcome.failed.append((atoms, entry["error"]))
+    return outcome

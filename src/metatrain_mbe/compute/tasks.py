@@ -1,0 +1,85 @@
+"""Run independent tasks here or on a Dask cluster, yielding results as they finish.
+
+One executor for every long job of the package (labelling structures, training
+the runs of a study): in this process, in a pool of local workers, or on the
+workers of a Dask distributed scheduler. A progress bar (tqdm) counts finished
+tasks.
+
+>>> sorted(map_tasks(abs, [-2, 1, -3], workers=2, threads=True, progress=False))
+[1, 2, 3]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from typing import Any
+
+__all__ = ["map_tasks"]
+
+
+def map_tasks(
+    function: Callable[[Any], Any],
+    tasks: list,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    threads: bool = False,
+    progress: bool = True,
+    description: str = "tasks",
+    initializer: Callable[[], None] | None = None,
+) -> Generator[Any, None, None]:
+    """Yield ``function(task)`` for every task, in the order they finish.
+
+    Close the generator (``contextlib.closing``) when stopping early: the tasks
+    not started yet are then cancelled instead of computed and thrown away.
+
+    :param function: a module-level function (it travels to worker processes).
+    :param workers: local workers; 1 runs the tasks in this process, in order.
+    :param scheduler: address of a Dask distributed scheduler; when given, the
+        tasks run on its workers instead.
+    :param threads: local workers are threads (for tasks that wait on
+        subprocesses) rather than processes.
+    :param progress: show a tqdm progress bar.
+    :param initializer: called in this process before local worker processes
+        start (e.g. to limit the threads they inherit).
+    """
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(tasks), desc=description, unit="task", disable=not progress)
+    results = _results(function, tasks, workers, scheduler, threads, initializer)
+    try:
+        for result in results:
+            bar.update()
+            yield result
+    finally:  # closing this generator cancels the tasks not started
+        results.close()
+        bar.close()
+
+
+def _results(
+    function, tasks, workers, scheduler, threads, initializer
+) -> Generator[Any, None, None]:
+    if scheduler is not None:
+        from dask.distributed import Client
+        from dask.distributed import as_completed as dask_completed
+
+        with Client(scheduler) as client:
+            futures = client.map(function, tasks, pure=False)
+            for future in dask_completed(futures):
+                yield future.result()
+        return
+    if workers <= 1:
+        for task in tasks:
+            yield function(task)
+        return
+    if initializer is not None and not threads:
+        initializer()
+    pool_type = ThreadPoolExecutor if threads else ProcessPoolExecutor
+    pool = pool_type(max_workers=workers)
+    try:
+        futures = [pool.submit(function, task) for task in tasks]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:  # also when the consumer stops early: drop the tasks not started
+        pool.shutdown(wait=True, cancel_futures=True)
