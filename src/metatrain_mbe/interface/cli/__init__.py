@@ -17,7 +17,17 @@ from ...errors import MBEInputError
 __all__ = ["main"]
 
 #: sub-command modules, in the order ``mtt-mbe --help`` lists them
-_COMMANDS = ["bulk", "sample", "subclusters", "label", "analyze", "train", "eval", "export"]
+_COMMANDS = [
+    "bulk",
+    "sample",
+    "subclusters",
+    "label",
+    "analyze",
+    "train",
+    "eval",
+    "export",
+    "study",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,4 +52,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mtt-mbe {args.command}: error: {message}", file=sys.stderr)
         return 2
     return int(code or 0)
-

@@ -1,0 +1,339 @@
+"""The report of a study: ``report.md`` with its findings and tables, and
+figures in the paper's layout (``figures/*.png``, when matplotlib is installed).
+
+Units: Ṽ^(m) in eV/atom, |dṼ^(m)/dr| in eV/Å, energy RMSE in meV/atom, force
+RMSE in eV/Å, E_1 in eV. Error bars and ± are standard deviations over seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ...analysis.study import FAR, RESOLVED, deviation
+
+__all__ = ["write_study_report"]
+
+#: largest |model E_1 - reference E_1| (eV) that the report accepts without a warning
+E1_TOLERANCE = 0.010
+
+
+def write_study_report(directory: Path, study: dict) -> None:
+    """Write ``report.md`` and ``figures/`` of a study (the content of ``study.json``)."""
+    figures = _write_figures(directory / "figures", study)
+    lines = ["# MBE study", ""]
+    lines += _summary(study)
+    lines += _e1_section(study["points"])
+    lines += _findings_section(study["findings"])
+    lines += _rmse_section(study["points"])
+    lines += _trend_tables(study["points"])
+    if figures:
+        lines += ["## Figures", ""]
+        lines += [f"![{name}](figures/{name})" for name in figures]
+        lines.append("")
+    (directory / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def _summary(study: dict) -> list[str]:
+    options, runs = study["study"], study["runs"]
+    failed = [r for r in runs if "error" in r]
+    judged = (
+        "evaluation files " + ", ".join(options["evaluation"])
+        if options["evaluation"]
+        else "the shared test parents"
+    )
+    lines = [
+        f"{len(runs)} runs: architectures {', '.join(options['architectures'])}; "
+        f"augmentation proportions {options['proportions']}; dataset proportions "
+        f"{options['dataset_proportions']}; seeds {options['seeds']}. Every run shares one "
+        f"split of the parents (validation {options['validation_set']}, test "
+        f"{options['test_set']}, seed {options['split_seed']}); the body orders are judged on "
+        f"{judged}. Mean ± standard deviation over seeds.",
+        "",
+    ]
+    for record in failed:
+        lines += [f"- **failed**: {record['name']}: {record['error']}"]
+    return lines + ([""] if failed else [])
+
+
+def _e1_section(points: list[dict]) -> list[str]:
+    lines = [
+        "## Isolated-atom energy E_1",
+        "",
+        "A model E_1 off the reference by δ shifts its Ṽ^(m) by ±δ at every order "
+        "(appendix C); the tables and figures below use the reference E_1 for model and "
+        "reference alike, and |dṼ^(m)/dr| does not depend on E_1.",
+        "",
+        "| architecture | proportion | model E_1 − reference (meV) |",
+        "|---|---|---|",
+    ]
+    warnings = []
+    for point in points:
+        for symbol, stats in point.get("e1", {}).get("model", {}).items():
+            reference = point["e1"]["reference"][symbol]["mean"]
+            error = stats["mean"] - reference
+            lines.append(
+                f"| {point['architecture']} | {point['proportion']:g} | {symbol}: "
+                f"{1000 * error:+.1f} ± {1000 * stats['std']:.1f} |"
+            )
+            if abs(error) > E1_TOLERANCE:
+                warnings.append(f"{point['architecture']} at {point['proportion']:g} ({symbol})")
+    lines.append("")
+    if warnings:
+        lines += [
+            f"**Warning**: model E_1 differs from the reference by more than "
+            f"{1000 * E1_TOLERANCE:.0f} meV for {', '.join(warnings)}.",
+            "",
+        ]
+    return lines
+
+
+def _verdict(holds) -> str:
+    return {True: "reproduced", False: "**not reproduced**", None: "cannot tell"}[holds]
+
+
+def _findings_section(findings: dict[str, list[dict]]) -> list[str]:
+    lines = [
+        "## The paper's findings",
+        "",
+        f"An order counts as resolved within {RESOLVED:.0%} of the reference and as far "
+        f"beyond {FAR:.0%} (relative deviation of the mean over the judged parents).",
+        "",
+    ]
+    for group, items in findings.items():
+        lines += [f"### {group}", "", "| finding | this study | evidence |", "|---|---|---|"]
+        lines += [f"| {f['claim']} | {_verdict(f['holds'])} | {f['evidence']} |" for f in items]
+        lines.append("")
+    return lines
+
+
+def _rmse_section(points: list[dict]) -> list[str]:
+    lines = [
+        "## Accuracy on the test parents and their sub-clusters",
+        "",
+        "| architecture | proportion | dataset | energy RMSE (meV/atom) | force RMSE (eV/Å) |"
+        " sub-cluster energy RMSE per order m = 2.. (meV/atom) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for p in points:
+        rmse = p.get("rmse", {})
+        energy, forces = rmse.get("energy_per_atom", {}), rmse.get("forces", {})
+        orders = [
+            f"{1000 * entry['energy_per_atom']['mean']:.0f}"
+            for order, entry in p.get("order_rmse", {}).items()
+            if order != "1" and "energy_per_atom" in entry
+        ]
+        lines.append(
+            f"| {p['architecture']} | {p['proportion']:g} | {p['dataset_proportion']:g} | "
+            f"{_pm(energy, 1000)} | {_pm(forces)} | {' / '.join(orders) or '-'} |"
+        )
+    return lines + [""]
+
+
+def _pm(stats: dict, scale: float = 1.0) -> str:
+    if not stats or not math.isfinite(stats.get("mean", math.nan)):
+        return "-"
+    return f"{scale * stats['mean']:.3g} ± {scale * stats['std']:.2g}"
+
+
+def _trend_tables(points: list[dict]) -> list[str]:
+    lines = ["## Body-ordered terms, model against reference", ""]
+    groups = sorted({g for p in points for g in p.get("groups", {})})
+    for group in groups:
+        for quantity, unit in (("dV_tilde", "|dṼ/dr| (eV/Å)"), ("V_tilde", "Ṽ (eV/atom)")):
+            rows = [p for p in points if group in p.get("groups", {})]
+            orders = sorted(
+                {
+                    o
+                    for p in rows
+                    for o in p["groups"][group].get("reference", {}).get(quantity, {})
+                },
+                key=int,
+            )
+            if not orders:
+                continue
+            lines += [
+                f"### {group}: {unit}",
+                "",
+                "| architecture | proportion | dataset | "
+                + " | ".join(f"m = {o}" for o in orders)
+                + " |",
+                "|---|---|---|" + "---|" * len(orders),
+            ]
+            reference = rows[0]["groups"][group]["reference"][quantity]
+            lines.append(
+                "| reference | | | "
+                + " | ".join(f"{reference[o]['mean']:.3g}" for o in orders)
+                + " |"
+            )
+            for p in rows:
+                model = p["groups"][group].get("model", {}).get(quantity, {})
+                cells = [
+                    f"{model[o]['mean']:.3g} ({100 * deviation(p, group, quantity, o):.0f} %)"
+                    if o in model
+                    else "-"
+                    for o in orders
+                ]
+                lines.append(
+                    f"| {p['architecture']} | {p['proportion']:g} | "
+                    f"{p['dataset_proportion']:g} | " + " | ".join(cells) + " |"
+                )
+            lines.append("")
+    return lines
+
+
+def _write_figures(directory: Path, study: dict) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    points = study["points"]
+    if not points:
+        return []
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    proportions = sorted({p["proportion"] for p in points})
+    datasets = sorted({p["dataset_proportion"] for p in points})
+    if len(proportions) > 1:
+        at_full = [p for p in points if p["dataset_proportion"] == datasets[-1]]
+        written.append(
+            _trends(
+                plt,
+                directory / "body_orders_by_proportion.png",
+                at_full,
+                "proportion",
+                "augmentation proportion",
+            )
+        )
+        written.append(_rmse_figure(plt, directory / "rmse_by_proportion.png", at_full))
+    if len(datasets) > 1:
+        at_lowest = [p for p in points if p["proportion"] == proportions[0]]
+        written.append(
+            _trends(
+                plt,
+                directory / "body_orders_by_dataset.png",
+                at_lowest,
+                "dataset_proportion",
+                "dataset proportion",
+            )
+        )
+    return written
+
+
+def _trends(plt, path: Path, points: list[dict], axis: str, label: str) -> str:
+    """Fig. 3 / 5: Ṽ^(m) and |dṼ^(m)/dr| against m, one line per value of
+    ``axis``, reference as black crosses; rows architectures, columns groups."""
+    archs = sorted({p["architecture"] for p in points})
+    groups = sorted({g for p in points for g in p.get("groups", {})})
+    values = sorted({p[axis] for p in points})
+    fig, axes = plt.subplots(
+        len(archs),
+        2 * len(groups),
+        squeeze=False,
+        figsize=(3.2 * 2 * len(groups), 2.6 * len(archs)),
+    )
+    colours = plt.cm.viridis([k / max(1, len(values) - 1) for k in range(len(values))])
+    for row, arch in enumerate(archs):
+        for col, (group, quantity) in enumerate(
+            (g, q) for g in groups for q in ("V_tilde", "dV_tilde")
+        ):
+            ax = axes[row, col]
+            for value, colour in zip(values, colours):
+                point = next(
+                    (p for p in points if p["architecture"] == arch and p[axis] == value), None
+                )
+                model = (point or {}).get("groups", {}).get(group, {}).get("model", {})
+                series = model.get(quantity, {})
+                if series:
+                    orders = sorted(series, key=int)
+                    ax.errorbar(
+                        [int(o) for o in orders],
+                        [series[o]["mean"] for o in orders],
+                        yerr=[series[o]["std"] for o in orders],
+                        color=colour,
+                        marker="o",
+                        ms=3,
+                        capsize=2,
+                        label=f"{value:g}",
+                    )
+            reference: dict = next(
+                (
+                    p["groups"][group]["reference"][quantity]
+                    for p in points
+                    if group in p.get("groups", {})
+                    and quantity in p["groups"][group].get("reference", {})
+                ),
+                {},
+            )
+            orders = sorted(reference, key=int)
+            ax.plot(
+                [int(o) for o in orders],
+                [reference[o]["mean"] for o in orders],
+                "kx",
+                ms=7,
+                label="reference",
+            )
+            symbol = "Ṽ$^{(m)}$ (eV/atom)" if quantity == "V_tilde" else "|dṼ$^{(m)}$/dr| (eV/Å)"
+            ax.set_title(f"{arch}, {group}", fontsize=9)
+            ax.set_xlabel("m")
+            ax.set_ylabel(symbol, fontsize=8)
+    axes[0, -1].legend(title=label, fontsize=7, title_fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def _rmse_figure(plt, path: Path, points: list[dict]) -> str:
+    """Fig. 4: full-structure (circles) and mean sub-cluster (crosses) RMSE
+    against the augmentation proportion, energy and forces."""
+    archs = sorted({p["architecture"] for p in points})
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    for k, arch in enumerate(archs):
+        rows = sorted(
+            (p for p in points if p["architecture"] == arch), key=lambda p: p["proportion"]
+        )
+        x = [p["proportion"] for p in rows]
+        colour = f"C{k}"
+        for ax, quantity, scale in ((axes[0], "energy_per_atom", 1000), (axes[1], "forces", 1)):
+            full = [p.get("rmse", {}).get(quantity, {}) for p in rows]
+            ax.errorbar(
+                x,
+                [scale * s.get("mean", math.nan) for s in full],
+                yerr=[scale * s.get("std", 0.0) for s in full],
+                color=colour,
+                marker="o",
+                capsize=2,
+                label=f"{arch} full",
+            )
+            sub = [_mean_orders(p, quantity) for p in rows]
+            ax.plot(
+                x,
+                [scale * v for v in sub],
+                color=colour,
+                marker="x",
+                ls="--",
+                label=f"{arch} sub-clusters",
+            )
+    axes[0].set_ylabel("energy RMSE (meV/atom)")
+    axes[1].set_ylabel("force RMSE (eV/Å)")
+    for ax in axes:
+        ax.set_xlabel("augmentation proportion")
+        ax.set_xscale("symlog", linthresh=0.01)
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def _mean_orders(point: dict, quantity: str) -> float:
+    values = [
+        entry[quantity]["mean"]
+        for order, entry in point.get("order_rmse", {}).items()
+        if order != "1" and quantity in entry
+    ]
+    return sum(values) / len(values) if values else math.nan
