@@ -1,31 +1,70 @@
 #!/usr/bin/env bash
-# Make the shipped hydrogen data set with mtt-mbe (see README.md here).
-# Resumable: every label is committed to labels.db as it is computed, so a
-# killed run started again computes only what is missing. Grow the set by
-# raising the counts or the --ids ranges and running again.
-#   bash data/hydrogen/make.sh [WORKERS]
+# Make (or grow) the shipped hydrogen data set with mtt-mbe (see README.md here).
+#   bash data/hydrogen/make.sh [WORKERS]     # everything still missing
+#   bash data/hydrogen/make.sh status        # what is done so far
+# Resumable at two levels: every label is committed to labels.db (a local
+# store, not in git) as it is computed, and every complete sub-cluster set is
+# added to subclusters.xyz.gz as soon as its batch is labelled (rewritten
+# atomically: commit it at any time while the rest runs). Batches already in
+# subclusters.xyz.gz are skipped, so a fresh clone resumes without the store.
+# Grow the set by raising N_PARENTS_NEW or N_SETS and running again.
 set -euo pipefail
 cd "$(dirname "$0")"
-workers=${1:-2}
+if [[ "${1:-}" == status ]]; then exec python sets.py status; fi
+workers=${1:-1}
 export OMP_NUM_THREADS=1
 label="mtt-mbe label --workers $workers --grid-level 2 --store labels.db"
+N_PARENTS_NEW=300   # new parents per regime (ids 400.. low, 700.. high)
+N_SETS=50           # complete sets per regime (ids 0.. low, 200.. high)
+mkdir -p work
 
-# 1. stand-in bulk frames (random packings at the paper's two densities)
-mtt-mbe bulk --regime low  -n 20 --atoms 64 --seed 0 -o bulk-low.xyz
-mtt-mbe bulk --regime high -n 20 --atoms 64 --seed 1 -o bulk-high.xyz
-# 2. 8-atom clusters: "pairs" at low density (keeps H2 whole), "nearest" at high
-mtt-mbe sample bulk-low.xyz  --protocol pairs   --size 8 -n 200 --seed 2 -o parents-low.xyz
-mtt-mbe sample bulk-high.xyz --protocol nearest --size 8 -n 200 --seed 3 --first-id 200 \
-    -o parents-high.xyz
-python - <<'PY'
-from metatrain_mbe.data import read_structures, write_structures
-write_structures("to-label.xyz", read_structures("parents-low.xyz") + read_structures("parents-high.xyz"))
-PY
-# 3. label the parents (UKS-PBE, cc-pVDZ, 0.025 eV Gaussian smearing)
-$label to-label.xyz -o parents.xyz
-# 4. complete sub-cluster sets (m = 2..7) of 12 parents per regime, with the
-#    parents themselves and the isolated H atom: a complete analysis input.
+# 1. parents: the first 400 (ids 0-199 low, 200-399 high, from the stand-in
+#    bulk frames of seeds 0-19 and 1-20: frame k of `bulk --seed S` has seed
+#    S + k), then 2 x N_PARENTS_NEW from 40 new frames per regime (seeds
+#    1000-1039 and 2000-2039: no frame shared, so no cluster repeated).
+want=$((400 + 2 * N_PARENTS_NEW))
+have=$(python -c "import ase.io,os;print(len(ase.io.read('parents.xyz.gz',':')) if os.path.exists('parents.xyz.gz') else 0)")
+if (( have < want )); then
+    mtt-mbe bulk --regime low  -n 20 --atoms 64 --seed 0 -o work/bulk-low.xyz
+    mtt-mbe bulk --regime high -n 20 --atoms 64 --seed 1 -o work/bulk-high.xyz
+    # "pairs" at low density (keeps H2 whole), "nearest" at high
+    mtt-mbe sample work/bulk-low.xyz  --protocol pairs   --size 8 -n 200 --seed 2 \
+        -o work/parents-low.xyz
+    mtt-mbe sample work/bulk-high.xyz --protocol nearest --size 8 -n 200 --seed 3 \
+        --first-id 200 -o work/parents-high.xyz
+    mtt-mbe bulk --regime low  -n 40 --atoms 64 --seed 1000 -o work/bulk-low-2.xyz
+    mtt-mbe bulk --regime high -n 40 --atoms 64 --seed 2000 -o work/bulk-high-2.xyz
+    mtt-mbe sample work/bulk-low-2.xyz  --protocol pairs   --size 8 -n "$N_PARENTS_NEW" \
+        --seed 12 --first-id 400 -o work/parents-low-2.xyz
+    mtt-mbe sample work/bulk-high-2.xyz --protocol nearest --size 8 -n "$N_PARENTS_NEW" \
+        --seed 13 --first-id $((400 + N_PARENTS_NEW)) -o work/parents-high-2.xyz
+    python sets.py concat work/to-label.xyz work/parents-low.xyz work/parents-high.xyz \
+        work/parents-low-2.xyz work/parents-high-2.xyz
+    # UKS-PBE, cc-pVDZ, 0.025 eV Gaussian smearing, grid level 2
+    $label work/to-label.xyz -o work/parents.xyz --retry-failed || (($? == 3))  # 3: some failed
+    python sets.py concat parents.xyz.gz work/parents.xyz
+fi
+
+# 2. complete sub-cluster sets (m = 2..7, with the parent and the isolated H
+#    atom), in batches of one low- and one high-density parent so that what
+#    is committed stays balanced between regimes.
 #    --retry-failed: structures that failed before get the current strategies.
-mtt-mbe subclusters parents.xyz --ids 0:11,200:211 --orders 2:7 --with-parents -o to-label.xyz
-$label to-label.xyz -o subclusters.xyz --retry-failed
-rm -f to-label.xyz parents-low.xyz parents-high.xyz bulk-low.xyz bulk-high.xyz
+batch() {  # IDS: label the sets of these parents, add the complete ones
+    local ids=$1 name=work/sets-${1//[,:]/-}
+    if python sets.py done subclusters.xyz.gz "$ids"; then return; fi
+    local start=$SECONDS
+    mtt-mbe subclusters parents.xyz.gz --ids "$ids" --orders 2:7 --with-parents \
+        -o "$name-to-label.xyz"
+    $label "$name-to-label.xyz" -o "$name.xyz" --retry-failed || (($? == 3))
+    python sets.py merge "$name.xyz" subclusters.xyz.gz
+    rm -f "$name-to-label.xyz"
+    echo "batch $ids: $((SECONDS - start)) s ($(date -u +%FT%TZ))"
+}
+batch 0:11,200:211   # the first 24 sets
+for ((i = 12; i < N_SETS; i++)); do
+    batch "$i,$((200 + i))"
+done
+python sets.py status
+# 3. the README's reference MBE table, from every complete set
+mtt-mbe analyze subclusters.xyz.gz -o work/reference --group-by regime > /dev/null
+python sets.py table work/reference/report.json

@@ -13,9 +13,8 @@ levels and holds 2S (the H atom is then a doublet, E_1 = -13.568 eV).
 
 Compressed hydrogen is metallic and small fragments are often nearly
 degenerate, so the SCF can fail. :data:`STRATEGIES` lists what is tried, in
-order, until the SCF converges with finite gradients; every strategy solves
-the same equations (same functional, basis, smearing and spin), only the
-solver or its starting point changes:
+order; every strategy solves the same equations (same functional, basis,
+smearing, grid and spin), only the solver or its starting point changes:
 
 1. ``diis`` — PySCF's default DIIS from the superposition of atomic densities;
 2. ``damped`` — DIIS with damping (0.5) and a level shift (0.2 Ha), more cycles;
@@ -23,8 +22,37 @@ solver or its starting point changes:
 4. ``newton`` — the second-order (Newton) solver from the best previous
    density. PySCF's Newton solver cannot rotate orbitals with fractional
    (smeared) occupations, so with smearing it converges integer occupations
-   first and the smeared DIIS SCF then starts from that density: the final
-   SCF is the same smeared one as in the other strategies.
+   first and the smeared DIIS SCF then starts from that density, with its α
+   and β parts averaged (see "spin branch" below);
+5. ``smearing-schedule`` — smearing annealing: DIIS at a wide smearing
+   (0.03 Ha), then narrower and narrower (geometric steps, smaller ones where
+   a step fails), each from the last converged density, down to the requested
+   width, whose SCF is the result. Near-degenerate levels at the Fermi level (three H atoms
+   almost equidistant) make the occupations of a narrow smearing jump from one
+   cycle to the next; a wide smearing converges, and each narrower step starts
+   close to its solution.
+
+The first strategy that converges with finite gradients is kept when it is the
+first of the list (``diis``, as for most structures). When it fails, every
+fallback is tried and the converged solution of lowest free energy
+(E - σS, the quantity the smeared SCF minimises) is kept: fallbacks can land
+in different self-consistent solutions, and the lowest is the one a better
+solver would find. :attr:`PySCFCalculator.solutions` lists the free energy of
+each converged strategy.
+
+Spin branch: with one Fermi level for α and β (the default), a density whose α
+and β parts are equal stays so, and the SCF reaches a spin-unpolarised
+solution (the H atom at -12.437 eV); started spin-polarised, it can reach a
+polarised one (the H atom at -13.568 eV with the same functional, basis and
+smearing). PySCF's default guess is unpolarised for 2S > 0 (odd electron
+counts) and slightly spin-broken for 2S = 0, so odd counts are labelled on
+the unpolarised branch. The ``newton`` strategy averages α and β of its
+integer-occupation start when 2S > 0 so that it stays on that branch too
+(before, it landed on the polarised branch for odd counts, about 1 eV lower
+per unpaired electron); the other strategies start from PySCF's guesses or
+from a wide smearing. The lowest-energy choice is thus made, for odd counts,
+among unpolarised solutions; for even counts, among whatever the strategies
+reach from PySCF's spin-broken guess, as the default DIIS does.
 
 When all fail, :class:`SCFError` names the strategies and the label run records
 the structure as failed.
@@ -38,7 +66,13 @@ from ase.units import Bohr, Hartree
 
 __all__ = ["PySCFCalculator", "SCFError", "STRATEGIES", "spin_of"]
 
-STRATEGIES = ("diis", "damped", "huckel-guess", "newton")
+STRATEGIES = ("diis", "damped", "huckel-guess", "newton", "smearing-schedule")
+
+#: ``smearing-schedule``: the smearing width (Ha) where it starts, the ratio of
+#: two successive widths, and the most SCF runs it may take
+SCHEDULE_START = 0.03
+SCHEDULE_RATIO = 0.8
+SCHEDULE_MAX_SCF = 60
 
 
 class SCFError(RuntimeError):
@@ -97,8 +131,11 @@ class PySCFCalculator(Calculator):
             max_cycle=max_cycle,
             fix_spin=fix_spin,
         )
-        #: name of the strategy that converged in the last calculation
+        #: name of the strategy whose solution the last calculation kept
         self.strategy: str | None = None
+        #: free energy (eV) of every strategy that converged in the last
+        #: calculation (several only when the first strategy failed)
+        self.solutions: dict[str, float] = {}
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         """Run the SCF (trying :data:`STRATEGIES`) and its nuclear gradients."""
@@ -115,17 +152,13 @@ class PySCFCalculator(Calculator):
             spin=spin_of(numbers) if s["spin"] is None else s["spin"],
             verbose=0,
         )
-        failures = []
-        density = None
-        for strategy in STRATEGIES:
-            mf = self._solver(mol, strategy)
+        strategies = STRATEGIES  # read at call time (tests narrow it)
+        failures, found = [], {}
+        self.state = {"density": None}
+        self.solutions = {}
+        for index, strategy in enumerate(strategies):
             try:
-                if strategy == "newton" and self.settings["smearing"] > 0:
-                    start = self._solver(mol, "newton", smearing=False)
-                    start.kernel(dm0=density)
-                    density = start.make_rdm1()
-                energy = mf.kernel(dm0=density if strategy == "newton" else None)
-                density = mf.make_rdm1()
+                mf, energy = self._run(mol, strategy)
                 if not mf.converged:
                     failures.append(f"{strategy}: not converged")
                     continue
@@ -136,15 +169,83 @@ class PySCFCalculator(Calculator):
             if not (np.isfinite(energy) and np.all(np.isfinite(gradient))):
                 failures.append(f"{strategy}: non-finite result")
                 continue
-            self.strategy = strategy
-            self.results["energy"] = self.results["free_energy"] = float(energy) * Hartree
-            self.results["forces"] = -np.asarray(gradient) * Hartree / Bohr
-            return
-        raise SCFError("SCF failed with every strategy (" + "; ".join(failures) + ")")
+            free = getattr(mf, "e_free", None)
+            free = energy if free is None else free
+            found[strategy] = (float(free), float(energy), np.asarray(gradient))
+            self.solutions[strategy] = float(free) * Hartree
+            if index == 0:  # the default converged: keep it, as for most structures
+                break
+        if not found:
+            raise SCFError("SCF failed with every strategy (" + "; ".join(failures) + ")")
+        self.strategy = min(found, key=lambda name: found[name][0])
+        _, energy, gradient = found[self.strategy]
+        self.results["energy"] = self.results["free_energy"] = energy * Hartree
+        self.results["forces"] = -gradient * Hartree / Bohr
 
-    def _solver(self, mol, strategy: str, smearing: bool = True):
+    def _run(self, mol, strategy: str):
+        """Run one strategy: ``(scf object, energy in Ha)``. ``self.state``
+        carries the last density from one strategy to the next."""
+        s = self.settings
+        smeared = s["smearing"] > 0
+        density = self.state["density"]
+        if strategy == "newton" and smeared:
+            start = self._solver(mol, "newton", smearing=False)
+            start.kernel(dm0=density)
+            density = start.make_rdm1()
+            if mol.spin != 0 and not s["fix_spin"]:  # the default's branch (module doc)
+                density = np.array([density[0] + density[1]] * 2) / 2
+        elif strategy == "smearing-schedule" and smeared:
+            return self._anneal(mol)
+        elif strategy not in ("newton", "smearing-schedule"):
+            density = None  # the other strategies start from their own guess
+        mf = self._solver(mol, strategy)
+        energy = mf.kernel(dm0=density)
+        self.state["density"] = mf.make_rdm1()
+        return mf, energy
+
+    def _anneal(self, mol):
+        """``smearing-schedule``: DIIS from :data:`SCHEDULE_START` down to the
+        requested smearing in geometric steps (ratio :data:`SCHEDULE_RATIO`),
+        each from the last converged density; a step that fails is retried
+        from there with a smaller step (the ratio's square root), up to
+        :data:`SCHEDULE_MAX_SCF` SCF runs. The last step is an SCF at the
+        requested smearing with the settings' thresholds."""
+        s = self.settings
+        target = s["smearing"] / Hartree
+        sigma, density, ratio = max(SCHEDULE_START, target), None, SCHEDULE_RATIO
+        mf = energy = None
+        for _ in range(SCHEDULE_MAX_SCF):
+            final = sigma <= target * (1 + 1e-9)
+            mf = self._solver(mol, "diis", sigma=target if final else sigma)
+            mf.diis_space = 16
+            # PySCF's extra cycle after convergence (one undamped diagonalisation)
+            # throws a near-degenerate smeared SCF off its solution: the DIIS
+            # thresholds (conv_tol on the energy, its square root on the
+            # orbital gradient) decide, as in the loop of every strategy
+            mf.conv_check = False
+            if not final:
+                mf.conv_tol, mf.max_cycle = max(s["conv_tol"], 1e-7), 50
+            energy = mf.kernel(dm0=density)
+            if final and mf.converged:
+                break
+            if mf.converged:  # go on from here
+                density, last = mf.make_rdm1(), sigma
+            elif density is None or ratio > 0.99:
+                break  # the widest smearing fails, or the steps are too small
+            else:  # back to the last converged width, smaller step
+                ratio, sigma = ratio**0.5, last
+            sigma = max(sigma * ratio, target)
+        else:  # out of SCF runs: whatever converged last is not the requested smearing
+            mf.converged = mf.converged and final
+        self.state["density"] = mf.make_rdm1()
+        return mf, energy
+
+    def _solver(self, mol, strategy: str, smearing: bool = True, sigma: float | None = None):
         """The SCF object of ``strategy``; the ``newton`` strategy gets the
-        second-order solver only without smearing (see the module doc)."""
+        second-order solver only without smearing (see the module doc).
+
+        :param sigma: smearing width in Ha instead of the settings' one.
+        """
         from pyscf import dft
         from pyscf.scf import addons
 
@@ -163,6 +264,9 @@ class PySCFCalculator(Calculator):
             mf.init_guess = "huckel"
         if smearing:
             return addons.smearing(
-                mf, sigma=s["smearing"] / Hartree, method="gaussian", fix_spin=s["fix_spin"]
+                mf,
+                sigma=s["smearing"] / Hartree if sigma is None else sigma,
+                method="gaussian",
+                fix_spin=s["fix_spin"],
             )
         return mf.newton() if strategy == "newton" else mf

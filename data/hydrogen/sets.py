@@ -1,0 +1,148 @@
+"""Helpers of make.sh (plain ase, no package internals).
+
+  python sets.py merge BATCH.xyz OUT.xyz.gz   add BATCH's complete sets to OUT
+  python sets.py done OUT.xyz.gz IDS          exit 0 when every id of IDS
+                                              (e.g. 0:11,200) has its set in OUT
+  python sets.py concat OUT.xyz.gz IN...      labelled files into one
+  python sets.py status                       what the data set holds
+  python sets.py table REPORT.json            the README's reference MBE table
+                                              from `mtt-mbe analyze ... --group-by
+                                              regime`'s report.json
+A set is complete when its parent (8 atoms, mbe_parent) and all its
+sub-clusters m = 2..7 (246) are labelled. OUT is rewritten atomically (a
+temporary file, then a rename), so it can be committed while a run goes on.
+"""
+
+import os
+import sys
+from collections import defaultdict
+from math import comb
+from pathlib import Path
+
+import ase.io
+
+SIZE = 8
+SUBS = sum(comb(SIZE, m) for m in range(2, SIZE))  # 246
+
+
+def read(path):
+    """Every frame of an extended XYZ file (compressed or not), none if missing."""
+    return ase.io.read(path, index=":", format="extxyz") if Path(path).exists() else []
+
+
+def write(path, frames):
+    """Write ``frames`` to ``path`` atomically."""
+    tmp = Path(path).with_name(f".tmp-{Path(path).name}")  # same ending: same compression
+    ase.io.write(tmp, frames, format="extxyz")
+    os.replace(tmp, path)
+
+
+def complete_sets(frames):
+    """{parent id: [frames]} of the complete sets, and the isolated atoms."""
+    groups, isolated = defaultdict(list), []
+    for atoms in frames:
+        if "mbe_parent" in atoms.info:
+            groups[int(atoms.info["mbe_parent"])].append(atoms)
+        elif len(atoms) == 1:
+            isolated.append(atoms)
+    complete = {}
+    for pid, group in groups.items():
+        parents = [a for a in group if "mbe_atoms" not in a.info and len(a) == SIZE]
+        subs = {tuple(a.info["mbe_atoms"]) for a in group if "mbe_atoms" in a.info}
+        if len(parents) == 1 and len(subs) == SUBS:
+            complete[pid] = group
+    return complete, isolated
+
+
+def merge(batch, out):
+    """Add the complete sets of ``batch`` that ``out`` lacks to ``out``."""
+    have, isolated = complete_sets(read(out))
+    new, new_isolated = complete_sets(read(batch))
+    added = sorted(set(new) - set(have))
+    if not added:
+        print(f"{out}: nothing to add from {batch}")
+        return
+    frames = (isolated or new_isolated)[:1]
+    for pid in sorted(set(have) | set(added)):
+        frames += have[pid] if pid in have else new[pid]
+    write(out, frames)
+    print(f"{out}: added the sets of parents {added}; {len(have) + len(added)} complete sets")
+
+
+def status():
+    """Print the parents, the complete sets per regime and the store's strategies."""
+    here = Path(__file__).parent
+    parents = read(here / "parents.xyz.gz")
+    regimes = defaultdict(int)
+    for atoms in parents:
+        regimes[atoms.info["regime"]] += 1
+    print(f"parents.xyz.gz: {len(parents)} labelled parents {dict(regimes)}")
+    sets, isolated = complete_sets(read(here / "subclusters.xyz.gz"))
+    low = sorted(p for p, g in sets.items() if g[0].info.get("regime") == "low")
+    high = sorted(p for p in sets if p not in low)
+    print(
+        f"subclusters.xyz.gz: {len(sets)} complete sets ({len(low)} low, {len(high)} high), "
+        f"{len(isolated)} isolated atom"
+    )
+    store = here / "labels.db"
+    if store.exists():
+        from collections import Counter
+
+        import ase.db
+
+        db = ase.db.connect(str(store))
+        counts = Counter(row.get("strategy") or row.status for row in db.select())
+        failed = counts.get("failed", 0)
+        total = sum(counts.values())
+        print(
+            f"labels.db: {total} structures, by strategy {dict(counts)}; "
+            f"failed {failed} ({100 * failed / max(total, 1):.2f} %)"
+        )
+
+
+def table(report):
+    """Print the README's table of Ṽ^(m) and |dṼ^(m)/dr| per regime."""
+    import json
+
+    groups = json.loads(Path(report).read_text())["reference"]["groups"]
+    low, high = groups["low"], groups["high"]
+
+    def cell(group, m, quantity, digits):
+        value = group["orders"][str(m)][quantity]
+        return f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}".replace("-", "−")
+
+    print(
+        f"| m | Ṽ low ρ ({low['n_parents']}) | Ṽ high ρ ({high['n_parents']}) "
+        "| \\|dṼ/dr\\| low ρ | \\|dṼ/dr\\| high ρ |"
+    )
+    print("|---|---|---|---|---|")
+    for m in sorted(int(k) for k in low["orders"]):
+        print(
+            f"| {m} | {cell(low, m, 'V_tilde', 3)} | {cell(high, m, 'V_tilde', 3)} "
+            f"| {cell(low, m, 'dV_tilde', 2)} | {cell(high, m, 'dV_tilde', 2)} |"
+        )
+
+
+if __name__ == "__main__":
+    command, *args = sys.argv[1:]
+    if command == "merge":
+        merge(*args)
+    elif command == "done":
+        have, _ = complete_sets(read(args[0]))
+        ids = []
+        for part in args[1].split(","):
+            first, _, last = part.partition(":")
+            ids += range(int(first), int(last or first) + 1)
+        sys.exit(0 if all(i in have for i in ids) else 1)
+    elif command == "concat":
+        frames = [a for path in args[1:] for a in read(path)]
+        if not frames:
+            sys.exit(f"{args[0]}: nothing to write")
+        write(args[0], frames)
+        print(f"{args[0]}: {len(frames)} structures")
+    elif command == "status":
+        status()
+    elif command == "table":
+        table(*args)
+    else:
+        sys.exit(__doc__)
