@@ -59,7 +59,6 @@ def main():
                 "subclusters": "subclusters.xyz",
                 "proportion": 1.0,
                 "stratify_by": "regime",
-                "isolated_atom": True,
             },
         }
         paths = RunPaths.from_output(Path("out/model.pt"), "extensions")

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Set up (scripts/setup.sh), then run the main job on the shipped hydrogen data
 # (data/hydrogen/), writing to outputs/main-job/ (or the directory given):
-#   1. the reference (DFT) many-body expansion of the labelled 8-atom clusters,
-#      per density regime: reference/mbe_energy.mts, mbe_summary.mts, report.json;
-#   2. PET trained with sub-cluster augmentation (options/pet.yaml: half of the
-#      labelled sub-cluster sets of the training parents injected, split per
-#      parent), then its MBE report on the test parents against the reference:
-#      pet/model.pt, pet/model_data/, pet/model_options.yaml, pet/model_mbe/report.md.
+#   1. reference/: the reference (DFT) many-body expansion of the labelled 8-atom
+#      clusters, per density regime (mbe_energy.mts, mbe_summary.mts, report.json);
+#   2. study/: PET trained without sub-clusters and with half of the labelled
+#      sub-cluster sets of its training parents (options/study-main.yaml), on one
+#      shared split, and the report that compares both models' body-ordered
+#      terms with the reference: study/report.md, study/figures/, study/study.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=$(bash scripts/setup.sh | tail -n 1)
@@ -14,6 +14,6 @@ export PATH="$PWD/$(dirname "$python"):$PATH"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 out=${1:-outputs/main-job}
 
-mtt-mbe analyze data/hydrogen/subclusters.xyz -o "$out" --group-by regime
-mtt-mbe train options/pet.yaml -o "$out/pet/model.pt"
-echo "main job done: reference MBE in $out/report.json, model MBE in $out/pet/model_mbe/report.md"
+mtt-mbe analyze data/hydrogen/subclusters.xyz.gz -o "$out/reference" --group-by regime
+mtt-mbe study options/study-main.yaml -o "$out/study"
+echo "main job done: reference MBE in $out/reference/report.json, study in $out/study/report.md"

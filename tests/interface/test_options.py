@@ -60,3 +60,12 @@ def test_the_eval_documentation_holds_the_current_table():
 
     page = Path(__file__).parents[2] / "docs" / "analysis.md"
     assert options_table(EvalOptions) in page.read_text()
+
+
+def test_the_study_documentation_holds_the_current_table():
+    from pathlib import Path
+
+    from metatrain_mbe.interface.study import StudyOptions
+
+    page = Path(__file__).parents[2] / "docs" / "study.md"
+    assert options_table(StudyOptions) in page.read_text()

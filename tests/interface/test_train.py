@@ -18,7 +18,7 @@ def _parents_in(path):
 
 def test_prepared_sets_keep_held_out_parents_out_of_training(hydrogen_files):
     paths = RunPaths.from_output("out/model.pt", "extensions")
-    prepared = prepare_run(train_options(isolated_atom=True, subcluster_weight=2), paths)
+    prepared = prepare_run(train_options(isolated_atom_copies=3, subcluster_weight=2), paths)
     write_prepared(prepared, paths)
     data = hydrogen_files / "out" / "model_data"
     split = json.loads((data / "split.json").read_text())
@@ -35,8 +35,10 @@ def test_prepared_sets_keep_held_out_parents_out_of_training(hydrogen_files):
     assert split["injected_subclusters"] == 10 * len(split["injected_parents"])
     assert abs(split["injected_fraction"] - 0.5) <= 10 / split["available_subclusters"]
     assert all(a.get_potential_energy() < 0 for a in train_subs)
-    isolated = [a for a in ase.io.read(data / "train.xyz", ":") if len(a) == 1]
-    assert len(isolated) == 1 and isolated[0].get_potential_energy() == E1_H
+    assert all(len(a) == 4 for a in ase.io.read(data / "train.xyz", ":"))
+    isolated = ase.io.read(data / "train_isolated.xyz", ":")
+    assert len(isolated) == 3 and {a.get_potential_energy() for a in isolated} == {E1_H}
+    assert len(ase.io.read(data / "test_isolated.xyz", ":")) == 1
 
     derived = yaml.safe_load(paths.options.read_text())
     assert "mbe" not in derived
@@ -44,9 +46,10 @@ def test_prepared_sets_keep_held_out_parents_out_of_training(hydrogen_files):
     assert [s["systems"] for s in derived["training_set"]] == [
         "out/model_data/train.xyz",
         "out/model_data/train_subclusters.xyz",
+        "out/model_data/train_isolated.xyz",
     ]
     assert derived["training_set"][0]["targets"] == {"energy": {"unit": "eV"}}
-    assert len(derived["validation_set"]) == len(derived["test_set"]) == 2
+    assert len(derived["validation_set"]) == len(derived["test_set"]) == 3
 
 
 def test_same_options_and_seed_give_byte_identical_data(hydrogen_files):
@@ -57,7 +60,7 @@ def test_same_options_and_seed_give_byte_identical_data(hydrogen_files):
         outputs.append(
             {p.name: p.read_bytes() for p in (hydrogen_files / name / "model_data").iterdir()}
         )
-    assert outputs[0] == outputs[1] and len(outputs[0]) == 7
+    assert outputs[0] == outputs[1] and len(outputs[0]) == 10
     paths = RunPaths.from_output("c/model.pt", "extensions")
     write_prepared(prepare_run(train_options(seed=7), paths), paths)
     assert (hydrogen_files / "c/model_data/split.json").read_bytes() != outputs[0]["split.json"]
@@ -65,7 +68,7 @@ def test_same_options_and_seed_give_byte_identical_data(hydrogen_files):
 
 def test_zero_proportion_trains_on_parents_only(hydrogen_files):
     paths = RunPaths.from_output("out/model.pt", "extensions")
-    prepared = prepare_run(train_options(proportion=0.0, fix_e1=False), paths)
+    prepared = prepare_run(train_options(proportion=0.0, fix_e1=False, e1_baseline=False), paths)
     assert set(prepared.files) == {"train.xyz", "validation.xyz", "test.xyz"}
     assert "atomic_baseline" not in prepared.options["architecture"]["training"]
     assert len(prepared.options["training_set"]) == 1
@@ -148,7 +151,7 @@ def test_bad_input_is_one_line_and_writes_nothing(hydrogen_files, capsys, change
 @pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["soap_bpnn", "pet", "experimental.mace"])
 def test_training_writes_a_model_and_its_mbe(hydrogen_files, architecture):
-    options = train_options(architecture, isolated_atom=architecture == "pet")
+    options = train_options(architecture)
     path = write_yaml(hydrogen_files / "options.yaml", options)
     assert main(["train", path, "-o", "out/model.pt", "-r", "mbe.proportion=1.0"]) == 0
     out = hydrogen_files / "out"
@@ -165,3 +168,50 @@ def test_training_writes_a_model_and_its_mbe(hydrogen_files, architecture):
         split["test_parents"]
     )
     assert np.isfinite(energy.block({"order": 2}).values.numpy()).all()
+
+
+@pytest.mark.parametrize(
+    "architecture, setting",
+    [
+        ("soap_bpnn", ("bpnn", "layernorm", False)),
+        ("experimental.mace", ("interaction_first", "RealAgnosticInteractionBlock")),
+    ],
+)
+def test_fix_e1_removes_the_networks_own_one_body_term(hydrogen_files, architecture, setting):
+    paths = RunPaths.from_output("out/model.pt", "extensions")
+    derived = prepare_run(train_options(architecture), paths).options
+    *keys, value = setting
+    model = derived["architecture"]["model"]
+    for key in keys:
+        model = model[key]
+    assert model == value
+    assert "train_isolated.xyz" not in prepare_run(train_options(architecture), paths).files
+    assert derived["architecture"]["training"]["atomic_baseline"] == {"energy": {1: E1_H}}
+
+
+def test_fix_e1_teaches_pet_with_a_set_of_isolated_atoms(hydrogen_files):
+    paths = RunPaths.from_output("out/model.pt", "extensions")
+    prepared = prepare_run(train_options("pet"), paths)
+    assert len(prepared.files["train_isolated.xyz"]) == 10 * 4  # 10 batches of 4
+    assert len(prepared.options["training_set"]) == len(prepared.options["test_set"]) == 3
+    unfixed = prepare_run(train_options("pet", fix_e1=False), paths)
+    assert "train_isolated.xyz" not in unfixed.files
+
+
+def test_fix_e1_overrides_a_one_body_setting_with_a_warning(hydrogen_files, caplog):
+    options = train_options("soap_bpnn")
+    options["architecture"]["model"]["bpnn"]["layernorm"] = True
+    paths = RunPaths.from_output("out/model.pt", "extensions")
+    derived = prepare_run(options, paths).options
+    assert derived["architecture"]["model"]["bpnn"]["layernorm"] is False
+    assert "bpnn.layernorm: True gives the network a one-body term" in caplog.text
+    options["mbe"]["fix_e1"] = False
+    assert prepare_run(options, paths).options["architecture"]["model"]["bpnn"]["layernorm"]
+
+
+def test_fix_e1_without_e1_baseline_is_one_line_and_writes_nothing(hydrogen_files, capsys):
+    path = write_yaml(hydrogen_files / "options.yaml", train_options("pet", e1_baseline=False))
+    assert main(["train", path, "-o", "out/m.pt"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "mbe.fix_e1: needs mbe.e1_baseline" in error, error
+    assert not (hydrogen_files / "out").exists()

@@ -11,7 +11,9 @@ from metatrain_mbe.interface.options import load_options
 from metatrain_mbe.interface.training import RunPaths, prepare_run, train
 
 ROOT = Path(__file__).parents[2]
-OPTIONS = sorted((ROOT / "options").glob("*.yaml"))
+#: the ready `mtt-mbe train` options (the study files are tested below)
+OPTIONS = sorted(p for p in (ROOT / "options").glob("*.yaml") if not p.stem.startswith("study"))
+STUDIES = sorted((ROOT / "options").glob("study*.yaml"))
 
 
 @pytest.fixture
@@ -19,13 +21,14 @@ def in_root(monkeypatch):
     monkeypatch.chdir(ROOT)  # the options name the data relative to the repository
 
 
+@pytest.mark.slow  # reads the 1 000 parents and every labelled set
 @pytest.mark.parametrize("path", OPTIONS, ids=lambda p: p.stem)
 def test_ready_options_prepare_the_shipped_data(in_root, tmp_path, path):
     options = load_options(str(path))
     prepared = prepare_run(options, RunPaths.from_output(tmp_path / "model.pt", "extensions"))
     summary, split = prepared.summary, prepared.split
     assert not set(split["train"]) & (set(split["validation"]) | set(split["test"]))
-    assert len(split["train"]) + len(split["validation"]) + len(split["test"]) == 400
+    assert len(split["train"]) + len(split["validation"]) + len(split["test"]) == 1000
     # proportion 0.5 of the labelled training parents' sets, whole sets of 246
     assert summary["injected_subclusters"] == 246 * len(summary["injected_parents"])
     assert (
@@ -35,6 +38,17 @@ def test_ready_options_prepare_the_shipped_data(in_root, tmp_path, path):
     assert summary["analysed_parents"] and set(summary["analysed_parents"]) <= set(split["test"])
     baseline = prepared.options["architecture"]["training"]["atomic_baseline"]["energy"]
     assert baseline == {1: pytest.approx(-12.436759, abs=1e-6)}
+    # fix_e1: a model setting (SOAP-BPNN, MACE) or a set of isolated atoms (PET)
+    assert ("train_isolated.xyz" in prepared.files) == (path.stem == "pet")
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
+def test_ready_study_files_name_ready_options(in_root, path):
+    from metatrain_mbe.interface.study import load_study
+
+    study = load_study(str(path))
+    assert study.proportions[0] == 0.0 and max(study.proportions) > 0
+    assert {Path(p) for p in study.architectures.values()} <= {p.relative_to(ROOT) for p in OPTIONS}
 
 
 @pytest.mark.slow

@@ -4,10 +4,11 @@ Every input file may mix parents, labelled sub-clusters and isolated atoms
 (:func:`~.io.is_parent` decides which is which). :func:`assemble_training_data`
 sorts them, checks their ids, splits the parents (every sub-cluster follows its
 parent), picks the injected sub-cluster sets and lays out the files of the
-metatrain data sets: ``train.xyz`` (parents, and isolated atoms when asked),
-``train_subclusters.xyz`` (the injected sets, each repeated ``subcluster_weight``
-times) and, per held-out split, ``NAME.xyz`` and ``NAME_subclusters.xyz`` (every
-labelled sub-cluster of its parents). Energies are in eV, forces in eV/Å.
+metatrain data sets: ``train.xyz`` (parents), ``train_subclusters.xyz`` (the
+injected sets, each repeated ``subcluster_weight`` times), ``train_isolated.xyz``
+(copies of the isolated atoms, when asked) and, per held-out split, ``NAME.xyz``,
+``NAME_subclusters.xyz`` (every labelled sub-cluster of its parents) and
+``NAME_isolated.xyz`` (one copy of each isolated atom). Energies are in eV, forces in eV/Å.
 """
 
 from __future__ import annotations
@@ -124,7 +125,9 @@ class DataRequest:
     :param stratify_by: parent info key whose groups each get their share.
     :param seed: seed of the split and the injection.
     :param subcluster_weight: repetitions of each injected sub-cluster.
-    :param isolated_atom: add the isolated atoms to ``train.xyz``.
+    :param isolated_atom_copies: copies of each isolated atom in a training set
+        of their own (``train_isolated.xyz``; validation and test get one copy);
+        0 for no such set.
     :param e1: isolated-atom energies (eV by symbol) overriding the labelled ones.
     :param energy_key: energy label key (eV).
     :param forces_key: forces label key (eV/Å).
@@ -139,7 +142,7 @@ class DataRequest:
     stratify_by: str | None = None
     seed: int = 0
     subcluster_weight: int = 1
-    isolated_atom: bool = False
+    isolated_atom_copies: int = 0
     e1: dict[str, float] = field(default_factory=dict)
     energy_key: str = ENERGY_KEY
     forces_key: str = FORCES_KEY
@@ -234,20 +237,25 @@ def assemble_training_data(request: DataRequest, source: str = "options") -> Tra
 
     e1 = resolve_e1(pools.isolated, request.e1, request.energy_key)
     isolated = [with_zero_forces(atoms, request.forces_key) for atoms in pools.isolated]
-    if request.isolated_atom and not isolated:
+    if request.isolated_atom_copies and not isolated:
         raise MBEInputError(
-            f"{source}: mbe.isolated_atom: no labelled isolated atom in the input files"
+            f"{source}: mbe.isolated_atom_copies: no labelled isolated atom in the input files "
+            "(add them to mbe.subclusters, e.g. with `mtt-mbe subclusters`, or set fix_e1: false)"
         )
 
-    files = {"train.xyz": parents["train"] + (isolated if request.isolated_atom else [])}
+    files = {"train.xyz": parents["train"]}
     if injected:
         files["train_subclusters.xyz"] = injected * request.subcluster_weight
+    if request.isolated_atom_copies:
+        files["train_isolated.xyz"] = isolated * request.isolated_atom_copies
     for name in ("validation", "test"):
         if not split[name]:
             continue
         files[f"{name}.xyz"] = parents[name]
         if injected:
             files[f"{name}_subclusters.xyz"] = _held_out_subclusters(sets, split, name, source)
+        if request.isolated_atom_copies:
+            files[f"{name}_isolated.xyz"] = isolated
 
     available = sum(len(s) for s in train_sets.values())
     summary = {
@@ -261,6 +269,7 @@ def assemble_training_data(request: DataRequest, source: str = "options") -> Tra
         "injected_subclusters": len(injected),
         "injected_fraction": len(injected) / available if available else 0.0,
         "subcluster_weight": request.subcluster_weight,
+        "isolated_atom_copies": request.isolated_atom_copies,
         "e1": e1,
     }
     by_id = {int(p.info[PARENT_KEY]): p for p in all_parents}

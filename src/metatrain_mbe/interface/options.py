@@ -166,18 +166,32 @@ class MBEOptions(BaseModel):
             "loss weights per target only)"
         ),
     )
-    isolated_atom: bool = Field(
-        False,
+    e1_baseline: bool = Field(
+        True,
         description=(
-            "add the labelled isolated atom(s) to the training set (the paper does so for PET, "
-            "whose network adds its own one-body term)"
+            "set metatrain's `atomic_baseline` for `energy` to the reference isolated-atom "
+            "energy E_1 (the composition model adds exactly E_1 per atom), unless the options "
+            "already set one"
         ),
     )
     fix_e1: bool = Field(
         True,
         description=(
-            "fix metatrain's `atomic_baseline` for `energy` to the reference isolated-atom "
-            "energy E_1, unless the options already set one"
+            "make the trained model's isolated-atom energy equal the reference E_1 (needs "
+            "`e1_baseline`): SOAP-BPNN and MACE get the setting that removes the network's own "
+            "one-body term (`bpnn.layernorm: false`; `interaction_first: "
+            "RealAgnosticInteractionBlock`), exact by construction; other architectures (PET) "
+            "learn it from a training set of their own holding the labelled isolated atoms "
+            "(`isolated_atom_copies`)"
+        ),
+    )
+    isolated_atom_copies: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "copies of each labelled isolated atom in the isolated-atom training set "
+            "(`train_isolated.xyz`; validation and test get one copy); default: 10 batches "
+            "when `fix_e1` needs the set, else no set"
         ),
     )
     e1: dict[str, float] = Field(
@@ -331,8 +345,12 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
             if isinstance(info.annotation, type)
             else str(info.annotation).replace("typing.", "").replace("NoneType", "None")
         )
-        default = info.get_default(call_default_factory=True)
-        rows.append(f"| `{prefix}{name}` | `{kind}` | `{default!r}` | {info.description} |")
+        default = (
+            "required"
+            if info.is_required()
+            else f"`{info.get_default(call_default_factory=True)!r}`"
+        )
+        rows.append(f"| `{prefix}{name}` | `{kind}` | {default} | {info.description} |")
     for submodel, subprefix in nested:
         rows += _rows(submodel, subprefix)
     return rows

@@ -24,7 +24,9 @@ sub-cluster entry holding every labelled sub-cluster of the injected orders of
 their parents. The sub-cluster loss weight (``mbe.subcluster_weight``) repeats
 each injected sub-cluster in its file, since metatrain 2026.4.1 weights losses
 per target, not per set. The energy baseline ``atomic_baseline: {energy: {Z:
-E_1}}`` is set to the reference isolated-atom energies (``mbe.fix_e1``).
+E_1}}`` is set to the reference isolated-atom energies (``mbe.e1_baseline``);
+``mbe.fix_e1`` makes the trained model's E_1 equal them (a model setting for
+SOAP-BPNN and MACE, an isolated-atom training set for PET).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import ase
 from ase.data import atomic_numbers
@@ -60,6 +63,19 @@ __all__ = [
 
 #: architectures whose ``atomic_baseline`` is fixed to E_1 by default
 BASELINE_ARCHITECTURES = ("soap_bpnn", "pet", "experimental.mace")
+
+#: the model setting that removes the network's own one-body term, per
+#: architecture: with it and ``atomic_baseline`` = E_1, the model's energy of an
+#: isolated atom is E_1 exactly (SOAP-BPNN: the SOAP vector of a lone atom is
+#: zero and the network has no bias but the layer norm's; MACE: the residual
+#: first interaction adds a constant per species)
+E1_SETTINGS: dict[str, tuple[tuple[str, ...], Any]] = {
+    "soap_bpnn": (("bpnn", "layernorm"), False),
+    "experimental.mace": (("interaction_first",), "RealAgnosticInteractionBlock"),
+}
+
+#: batches of isolated atoms per epoch when an architecture learns E_1 from data
+ISOLATED_ATOM_BATCHES = 10
 
 
 @dataclass(frozen=True)
@@ -154,7 +170,7 @@ def prepare_run(options: dict, paths: RunPaths, source: str = "options") -> Prep
         stratify_by=mbe.stratify_by,
         seed=mbe.seed if mbe.seed is not None else int(options.get("seed") or 0),
         subcluster_weight=mbe.subcluster_weight,
-        isolated_atom=mbe.isolated_atom,
+        isolated_atom_copies=_isolated_atom_copies(options, mbe),
         e1=mbe.e1,
         energy_key=energy_key,
         forces_key=forces_key,
@@ -307,14 +323,16 @@ def _derived_options(options, train_spec, train_file, paths, data, mbe, source) 
             continue
         entries = [
             rewrite_paths(train_spec, _replacing(str(train_file), str(paths.data / file)))
-            for file in (f"{name}.xyz", f"{name}_subclusters.xyz")
+            for file in (f"{name}.xyz", f"{name}_subclusters.xyz", f"{name}_isolated.xyz")
             if file in files
         ]
         derived["training_set" if name == "train" else f"{name}_set"] = entries
     architecture = derived.get("architecture", {})
     training = architecture.setdefault("training", {}) if isinstance(architecture, dict) else {}
+    if mbe.fix_e1:
+        _remove_one_body_term(architecture, mbe, source)
     if (
-        mbe.fix_e1
+        mbe.e1_baseline
         and architecture.get("name") in BASELINE_ARCHITECTURES
         and "energy" not in (training.get("atomic_baseline") or {})
     ):
@@ -323,13 +341,53 @@ def _derived_options(options, train_spec, train_file, paths, data, mbe, source) 
         missing = [z for z in species if z not in known]
         if missing:
             raise MBEInputError(
-                f"{source}: mbe.fix_e1: no isolated-atom energy for atomic number(s) {missing}; "
-                "add labelled isolated atoms to mbe.subclusters, set mbe.e1 or fix_e1: false"
+                f"{source}: mbe.e1_baseline: no isolated-atom energy for atomic number(s) "
+                f"{missing}; add labelled isolated atoms to mbe.subclusters, set mbe.e1 or "
+                "e1_baseline: false"
             )
         baseline = dict(training.get("atomic_baseline") or {})
         baseline["energy"] = {z: known[z] for z in species}
         training["atomic_baseline"] = baseline
     return derived
+
+
+def _remove_one_body_term(architecture: dict, mbe: MBEOptions, source: str) -> None:
+    """Set the model setting of :data:`E1_SETTINGS` (``mbe.fix_e1``), with a
+    warning when the options set it otherwise (metatrain's default hypers, as
+    often copied into options files, do)."""
+    if not mbe.e1_baseline:
+        raise MBEInputError(
+            f"{source}: mbe.fix_e1: needs mbe.e1_baseline (the E_1 the model is fixed to); "
+            "set fix_e1: false to let the model find its own"
+        )
+    setting = E1_SETTINGS.get(architecture.get("name", ""))
+    if setting is None:
+        return
+    keys, value = setting
+    model = architecture.setdefault("model", {})
+    *parents, last = keys
+    for key in parents:
+        model = model.setdefault(key, {})
+    if model.get(last, value) != value:
+        logging.warning(
+            f"mtt-mbe: {source}: architecture.model.{'.'.join(keys)}: {model[last]!r} gives "
+            f"the network a one-body term of its own; mbe.fix_e1 sets it to {value!r} (set "
+            "mbe.fix_e1: false to keep it)"
+        )
+    model[last] = value
+
+
+def _isolated_atom_copies(options: dict, mbe: MBEOptions) -> int:
+    """Copies of each isolated atom in the isolated-atom training set: the
+    option, else :data:`ISOLATED_ATOM_BATCHES` batches when ``fix_e1`` has no
+    model setting for the architecture (PET), else none."""
+    if mbe.isolated_atom_copies is not None:
+        return mbe.isolated_atom_copies
+    architecture = options.get("architecture") or {}
+    if not mbe.fix_e1 or architecture.get("name") in E1_SETTINGS:
+        return 0
+    batch_size = int((architecture.get("training") or {}).get("batch_size") or 16)
+    return ISOLATED_ATOM_BATCHES * batch_size
 
 
 def _replacing(old: str, new: str) -> Callable[[str], str]:
