@@ -2,6 +2,8 @@
 # Make (or grow) the shipped hydrogen data set with mtt-mbe (see README.md here).
 #   bash data/hydrogen/make.sh [WORKERS]     # everything still missing
 #   bash data/hydrogen/make.sh status        # what is done so far
+#   bash data/hydrogen/make.sh relabel       # relabel the store's fallback labels
+#                                            # with the current strategies (below)
 # Resumable at two levels: every label is committed to labels.db (a local
 # store, not in git) as it is computed, and every complete sub-cluster set is
 # added to subclusters.xyz.gz as soon as its batch is labelled (rewritten
@@ -17,6 +19,32 @@ label="mtt-mbe label --workers $workers --grid-level 2 --store labels.db"
 N_PARENTS_NEW=300   # new parents per regime (ids 400.. low, 700.. high)
 N_SETS=50           # complete sets per regime (ids 0.. low, 200.. high)
 mkdir -p work
+
+# relabel: every label of the shipped files made by a fallback strategy (the
+# store records each one's strategy) is computed again with the current
+# strategies, and the shipped files are rewritten from the store. Done once
+# for the first 26 sets (README.md); the list is kept in work/fallbacks-old.txt
+# with the old labels in work/fallbacks-old.xyz; a killed run resumes.
+if [[ "${1:-}" == relabel ]]; then
+    label="mtt-mbe label --workers 1 --grid-level 2 --store labels.db"
+    [[ -e labels.db ]] || { echo "relabel: needs the store labels.db" >&2; exit 1; }
+    shipped=(subclusters.xyz.gz parents.xyz.gz subclusters.xyz parents.xyz)
+    if [[ ! -e work/fallbacks-old.xyz ]]; then
+        python sets.py fallbacks work/fallbacks-list.xyz "${shipped[@]}" | tee work/fallbacks-old.txt
+        python sets.py forget work/fallbacks-list.xyz
+        mv work/fallbacks-list.xyz work/fallbacks-old.xyz
+    fi
+    $label work/fallbacks-old.xyz -o work/fallbacks-new.xyz
+    python sets.py compare work/fallbacks-old.xyz | tee work/fallbacks-compare.txt
+    for file in "${shipped[@]}"; do  # every label from the store (nothing to compute)
+        if [[ -e $file ]]; then
+            $label "$file" -o work/refresh.xyz
+            python sets.py concat "$file" work/refresh.xyz
+        fi
+    done
+    rm -f work/refresh.xyz
+    exit 0
+fi
 
 # 1. parents: the first 400 (ids 0-199 low, 200-399 high, from the stand-in
 #    bulk frames of seeds 0-19 and 1-20: frame k of `bulk --seed S` has seed

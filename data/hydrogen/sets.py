@@ -8,6 +8,14 @@
   python sets.py table REPORT.json            the README's reference MBE table
                                               from `mtt-mbe analyze ... --group-by
                                               regime`'s report.json
+  python sets.py fallbacks OUT.xyz IN...      list the structures of IN... that
+                                              labels.db labelled with a fallback
+                                              strategy (not diis); write them,
+                                              with their stored labels, to OUT
+  python sets.py forget IN.xyz                delete IN's structures from
+                                              labels.db (to label them again)
+  python sets.py compare OLD.xyz              OLD's energies against labels.db's
+                                              (strategy, new - old), per structure
 A set is complete when its parent (8 atoms, mbe_parent) and all its
 sub-clusters m = 2..7 (246) are labelled. OUT is rewritten atomically (a
 temporary file, then a rename), so it can be committed while a run goes on.
@@ -20,6 +28,7 @@ from math import comb
 from pathlib import Path
 
 import ase.io
+import numpy as np
 
 SIZE = 8
 SUBS = sum(comb(SIZE, m) for m in range(2, SIZE))  # 246
@@ -100,6 +109,80 @@ def status():
         )
 
 
+def geometry(atoms):
+    """What identifies a structure in labels.db without the package: the atomic
+    numbers and the positions to 1e-8 Å (as in the store's keys)."""
+    numbers = tuple(int(z) for z in atoms.numbers)
+    return numbers, np.round(np.asarray(atoms.positions, dtype=float), 8).tobytes()
+
+
+def store_rows():
+    """{geometry: row} of labels.db (one calculator: make.sh's)."""
+    import ase.db
+
+    db = ase.db.connect(str(Path(__file__).parent / "labels.db"))
+    return db, {geometry(row): row for row in db.select()}
+
+
+def name(atoms):
+    """parent and atom set of a structure, for the lists."""
+    atoms_set = atoms.info.get("mbe_atoms")
+    atoms_set = "parent" if atoms_set is None else " ".join(str(int(i)) for i in atoms_set)
+    return f"{int(atoms.info.get('mbe_parent', -1)):4d}  [{atoms_set}]"
+
+
+def fallbacks(out, paths):
+    """Write (and list) the distinct structures of ``paths`` that labels.db
+    labelled with a fallback strategy, with their stored labels."""
+    _, rows = store_rows()
+    found = {}
+    for path in paths:
+        for atoms in read(path):
+            row = rows.get(geometry(atoms))
+            if row is None:
+                sys.exit(f"{path}: {name(atoms)} is not in labels.db")
+            if row.get("strategy", "diis") != "diis" and geometry(atoms) not in found:
+                atoms.info["old_strategy"] = row.get("strategy")
+                found[geometry(atoms)] = atoms
+    frames = sorted(found.values(), key=lambda a: (int(a.info["mbe_parent"]), len(a)))
+    print("parent  atoms  n  strategy  energy/eV")
+    for atoms in frames:
+        print(f"{name(atoms)}  {len(atoms)}  {atoms.info['old_strategy']}  "
+              f"{atoms.get_potential_energy():.4f}")
+    counts = defaultdict(int)
+    for atoms in frames:
+        counts[atoms.info["old_strategy"]] += 1
+    print(f"{len(frames)} structures labelled by a fallback: {dict(counts)}")
+    write(out, frames)
+
+
+def forget(path):
+    """Delete the structures of ``path`` from labels.db."""
+    db, rows = store_rows()
+    ids = [rows[geometry(a)].id for a in read(path) if geometry(a) in rows]
+    db.delete(ids)
+    print(f"labels.db: deleted {len(ids)} structures of {path}")
+
+
+def compare(path):
+    """Energies of ``path`` (old labels) against labels.db's (new)."""
+    _, rows = store_rows()
+    print("parent  atoms  n  old strategy -> new  old/eV  new/eV  new - old/eV")
+    changes = defaultdict(list)
+    for atoms in read(path):
+        row = rows[geometry(atoms)]
+        old, new = atoms.get_potential_energy(), row.energy
+        before, after = atoms.info.get("old_strategy", "?"), row.get("strategy")
+        print(f"{name(atoms)}  {len(atoms)}  {before} -> {after}  {old:.4f}  {new:.4f}  "
+              f"{new - old:+.4f}")
+        changes[(before, len(atoms) % 2 and "odd" or "even")].append(new - old)
+    for (before, parity), delta in sorted(changes.items()):
+        delta = np.array(delta)
+        moved = np.abs(delta) > 1e-4
+        print(f"{before}, {parity} electrons: {len(delta)} structures, {moved.sum()} changed "
+              f"by more than 0.1 meV; new - old from {delta.min():+.3f} to {delta.max():+.3f} eV")
+
+
 def table(report):
     """Print the README's table of Ṽ^(m) and |dṼ^(m)/dr| per regime."""
     import json
@@ -144,5 +227,11 @@ if __name__ == "__main__":
         status()
     elif command == "table":
         table(*args)
+    elif command == "fallbacks":
+        fallbacks(args[0], args[1:])
+    elif command == "forget":
+        forget(*args)
+    elif command == "compare":
+        compare(*args)
     else:
         sys.exit(__doc__)

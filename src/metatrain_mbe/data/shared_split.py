@@ -73,10 +73,9 @@ def write_shared_split(
         )
     directory.mkdir(parents=True, exist_ok=True)
     files = {}
-    for name, ids in subsets.items():
+    for name, ids in subsets.items():  # written again: the labels may have changed
         file = directory / f"{name}.xyz"
-        if not file.exists():
-            write_structures(file, [labels_as_fields(by_id[pid]) for pid in ids])
+        write_structures(file, [labels_as_fields(by_id[pid]) for pid in ids])
         files[name] = str(file)
     with atomic_path(ids_file) as tmp:
         Path(tmp).write_text(json.dumps(subsets) + "\n")

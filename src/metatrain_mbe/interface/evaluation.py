@@ -15,8 +15,9 @@ from ..analysis import AnalysisSettings, make_evaluator
 from ..compute.evaluator import load_model
 from ..data import read_structures
 from ..data.io import ENERGY_KEY, FORCES_KEY
+from ..data.set_specs import label_keys, rewrite_paths
 from .model_analysis import analyze_model
-from .options import EvalOptions, label_keys, rewrite_paths
+from .options import EvalOptions
 
 __all__ = ["evaluate_with_mbe"]
 

@@ -14,14 +14,12 @@ these declarations. A bad value or an unknown key is a one-line
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..compute.evaluator import BATCH_LAYOUTS, DEFAULT_BATCH_SIZE
-from ..data.io import ENERGY_KEY, FORCES_KEY
 from ..data.subclusters import parse_orders
 from ..errors import MBEInputError
 from ..expansion import DEFAULT_MAX_ATOMS
@@ -30,18 +28,11 @@ __all__ = [
     "AnalysisOptions",
     "EvalOptions",
     "MBEOptions",
-    "PATH_KEYS",
     "ReportOptions",
-    "label_keys",
     "load_options",
     "options_table",
     "parse_options",
-    "rewrite_paths",
-    "single_set",
 ]
-
-#: keys of metatrain set specifications whose string value is a file name
-PATH_KEYS = ("read_from", "systems")
 
 
 class ReportOptions(BaseModel):
@@ -273,51 +264,6 @@ def parse_options(
             raise MBEInputError(f"{source}: {key}: unknown key (known: {known})") from error
         message = f"{source}: {key}: {first['msg']} (got {first['input']!r})"
         raise MBEInputError(message) from error
-
-
-def single_set(options: dict, name: str, source: str) -> tuple[Any, Path]:
-    """The set specification of ``options[name]`` (one set) and its structure file."""
-    spec = options.get(name)
-    if isinstance(spec, list):
-        if len(spec) != 1:
-            raise MBEInputError(
-                f"{source}: {name}: give one set; mtt-mbe builds the list (parents, sub-clusters)"
-            )
-        spec = spec[0]
-    systems = spec.get("systems") if isinstance(spec, dict) else spec
-    path = systems.get("read_from") if isinstance(systems, dict) else systems
-    if not isinstance(path, str):
-        raise MBEInputError(f"{source}: {name}: no structure file (systems.read_from)")
-    return spec, Path(path)
-
-
-def label_keys(spec: Any) -> tuple[str, str]:
-    """The energy and forces keys of a set specification's ``energy`` target
-    (metatrain's defaults: ``energy`` and ``forces``)."""
-    target = spec.get("targets", {}).get("energy", {}) if isinstance(spec, dict) else {}
-    if not isinstance(target, dict):
-        return ENERGY_KEY, FORCES_KEY
-    forces = target.get("forces") or {}
-    forces_key = forces.get("key") if isinstance(forces, dict) else None
-    return target.get("key") or ENERGY_KEY, forces_key or FORCES_KEY
-
-
-def rewrite_paths(spec: Any, rewrite: Callable[[str], str]) -> Any:
-    """``spec`` (options or a set specification, as plain data) with every file
-    name replaced by ``rewrite(name)``: the string values of :data:`PATH_KEYS`,
-    and ``spec`` itself when it is a string."""
-    if isinstance(spec, str):
-        return rewrite(spec)
-    if isinstance(spec, dict):
-        return {
-            key: value
-            if isinstance(value, str) and key not in PATH_KEYS
-            else rewrite_paths(value, rewrite)
-            for key, value in spec.items()
-        }
-    if isinstance(spec, list):
-        return [rewrite_paths(value, rewrite) for value in spec]
-    return spec
 
 
 def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel]:

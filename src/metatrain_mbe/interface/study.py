@@ -39,9 +39,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..analysis.study import aggregate, findings, run_record
 from ..data.io import atomic_path
+from ..data.set_specs import replacing, rewrite_paths, single_set
 from ..data.shared_split import write_shared_split
 from ..errors import MBEInputError
-from .options import load_options, parse_options, rewrite_paths, single_set
+from .options import load_options, parse_options
 from .training import RunPaths, prepare_run
 
 __all__ = ["RunSpec", "StudyOptions", "execute_run", "plan_study", "run_study"]
@@ -106,8 +107,11 @@ class RunSpec:
     :param options: the complete ``mtt-mbe train`` options, paths absolute.
     :param directory: the run's folder.
     :param evaluation: extra labelled files analysed with the trained model.
-    :param digest: hash of ``options`` and ``evaluation``: a finished run made
-        with another digest is trained again.
+    :param inputs: hash of the content of the input files (parents, labelled
+        sub-clusters, evaluation files).
+    :param digest: hash of ``options``, ``evaluation`` and ``inputs``: a finished
+        run made with another digest (other options or relabelled data) is
+        trained again.
     """
 
     name: str
@@ -118,11 +122,12 @@ class RunSpec:
     options: dict
     directory: str
     evaluation: list[str]
+    inputs: str = ""
     digest: str = ""
 
     def __post_init__(self):
         if not self.digest:
-            text = json.dumps([self.options, self.evaluation], sort_keys=True)
+            text = json.dumps([self.options, self.evaluation, self.inputs], sort_keys=True)
             self.digest = hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -193,6 +198,7 @@ def plan_study(
         source=source,
     )
 
+    inputs = _content_digest([first[0], *first[1], *study.evaluation])
     runs = []
     for arch, options in base.items():
         for dataset_proportion in study.dataset_proportions:
@@ -218,9 +224,18 @@ def plan_study(
                             run_options,
                             str(output / "runs" / name),
                             _absolute(study.evaluation),
+                            inputs,
                         )
                     )
     return runs
+
+
+def _content_digest(paths: list[str]) -> str:
+    """A hash of the content of ``paths`` (changed labels retrain the runs)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _subclusters_of(options: dict) -> list[str]:
@@ -241,12 +256,13 @@ def _run_options(
     the study's split files, at one proportion and seed."""
     options = json.loads(json.dumps(options))
     spec = options["training_set"]
+    old = str(single_set(options, "training_set", "options")[1])
     for name, file in (
         ("training_set", split_files[f"train-d{dataset_proportion:g}"]),
         ("validation_set", split_files["validation"]),
         ("test_set", split_files["test"]),
     ):
-        options[name] = rewrite_paths(spec, _constant(file))
+        options[name] = rewrite_paths(spec, replacing(old, file))
     options["seed"] = seed
     mbe = options.setdefault("mbe", {})
     mbe.update(subclusters=subcluster_files, proportion=proportion, seed=seed)
@@ -255,15 +271,6 @@ def _run_options(
     if group_by is not None:
         analysis["group_by"] = group_by
     return options
-
-
-def _constant(file: str):
-    """A path rewriter that replaces every file name by ``file``."""
-
-    def rewrite(_: str) -> str:
-        return file
-
-    return rewrite
 
 
 def execute_run(spec: RunSpec | dict) -> dict:

@@ -36,7 +36,6 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -48,9 +47,10 @@ from ase.data import atomic_numbers
 from ..analysis import AnalysisSettings
 from ..data.assembly import DataRequest, assemble_training_data, write_data_sets
 from ..data.io import atomic_path
+from ..data.set_specs import label_keys, replacing, rewrite_paths, single_set
 from ..data.splitting import SPLITS
 from ..errors import MBEInputError
-from .options import MBEOptions, label_keys, parse_options, rewrite_paths, single_set
+from .options import MBEOptions, parse_options
 
 __all__ = [
     "PreparedRun",
@@ -322,7 +322,7 @@ def _derived_options(options, train_spec, train_file, paths, data, mbe, source) 
         if f"{name}.xyz" not in files:
             continue
         entries = [
-            rewrite_paths(train_spec, _replacing(str(train_file), str(paths.data / file)))
+            rewrite_paths(train_spec, replacing(str(train_file), str(paths.data / file)))
             for file in (f"{name}.xyz", f"{name}_subclusters.xyz", f"{name}_isolated.xyz")
             if file in files
         ]
@@ -388,11 +388,6 @@ def _isolated_atom_copies(options: dict, mbe: MBEOptions) -> int:
         return 0
     batch_size = int((architecture.get("training") or {}).get("batch_size") or 16)
     return ISOLATED_ATOM_BATCHES * batch_size
-
-
-def _replacing(old: str, new: str) -> Callable[[str], str]:
-    """A path rewriter (:func:`.options.rewrite_paths`) replacing ``old`` by ``new``."""
-    return lambda path: new if path == old else path
 
 
 def _analysis_ids(mbe: MBEOptions, data, source: str) -> list[int]:

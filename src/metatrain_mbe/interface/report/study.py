@@ -235,7 +235,8 @@ def _trends(plt, path: Path, points: list[dict], axis: str, label: str) -> str:
         squeeze=False,
         figsize=(3.2 * 2 * len(groups), 2.6 * len(archs)),
     )
-    colours = plt.cm.viridis([k / max(1, len(values) - 1) for k in range(len(values))])
+    # viridis without its last, pale yellow eighth
+    colours = plt.cm.viridis([0.85 * k / max(1, len(values) - 1) for k in range(len(values))])
     for row, arch in enumerate(archs):
         for col, (group, quantity) in enumerate(
             (g, q) for g in groups for q in ("V_tilde", "dV_tilde")
