@@ -80,3 +80,23 @@ def test_labels_survive_writing(tmp_path):
     (back,) = read_structures(tmp_path / "l.xyz")
     assert back.get_potential_energy() == -1.5
     np.testing.assert_array_equal(back.get_forces(), forces)
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz"])
+def test_compressed_files_read_as_plain_ones(tmp_path, suffix, lj_dataset):
+    import bz2
+    import gzip
+    import lzma
+
+    compress = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}[suffix]
+    write_structures(tmp_path / "plain.xyz", lj_dataset)
+    (tmp_path / f"c.xyz{suffix}").write_bytes(compress((tmp_path / "plain.xyz").read_bytes()))
+    plain = read_structures(tmp_path / "plain.xyz")
+    packed = read_structures(tmp_path / f"c.xyz{suffix}")
+    assert len(packed) == len(plain) == len(lj_dataset)
+    for a, b in zip(plain, packed):
+        assert a.get_potential_energy() == b.get_potential_energy()
+        assert np.array_equal(a.get_forces(), b.get_forces()) and a.info.keys() == b.info.keys()
+    with pytest.raises(MBEInputError, match="c.xyz.gz: not a readable"):
+        (tmp_path / "c.xyz.gz").write_bytes(b"not gzip")
+        read_structures(tmp_path / "c.xyz.gz")

@@ -11,7 +11,11 @@ results of ase (or the info / arrays keys given).
 
 from __future__ import annotations
 
+import bz2
 import contextlib
+import gzip
+import io
+import lzma
 import os
 import shutil
 import tempfile
@@ -58,8 +62,17 @@ FORCES_KEY = "forces"
 LABEL_KEYS = (ENERGY_KEY, "free_energy", "stress", PARENT_KEY, ATOMS_KEY, ORDER_KEY)
 
 
+#: readers of the whole content of compressed files, by suffix
+_DECOMPRESSORS = {
+    ".gz": lambda path: gzip.decompress(path.read_bytes()),
+    ".bz2": lambda path: bz2.decompress(path.read_bytes()),
+    ".xz": lambda path: lzma.decompress(path.read_bytes()),
+}
+
+
 def read_structures(path: str | os.PathLike) -> list[ase.Atoms]:
-    """Read every frame of an extended XYZ file.
+    """Read every frame of an extended XYZ file (``.gz``, ``.bz2`` and ``.xz``
+    compressed files too).
 
     Each frame gets ``info[SOURCE_KEY] = "FILE:frame K"`` so that errors can
     name it; :func:`write_structures` drops that key.
@@ -68,7 +81,11 @@ def read_structures(path: str | os.PathLike) -> list[ase.Atoms]:
     if not path.is_file():
         raise MBEInputError(f"{path}: no such file")
     try:
-        frames: list[ase.Atoms] = ase.io.read(path, index=":", format="extxyz")  # type: ignore[assignment]
+        # ase's reader seeks back in the file at every frame; in a compressed
+        # file each seek decompresses from the start (quadratic): decompress once
+        opener = _DECOMPRESSORS.get(path.suffix)
+        source = io.StringIO(opener(path).decode()) if opener else path
+        frames: list[ase.Atoms] = ase.io.read(source, index=":", format="extxyz")  # type: ignore[assignment]
     except Exception as error:  # ase raises many types on malformed files
         raise MBEInputError(f"{path}: not a readable extended XYZ file ({error})") from error
     if not frames:
