@@ -100,3 +100,20 @@ def test_study_errors_are_one_line_and_write_nothing(hydrogen_files, capsys):
         assert not (hydrogen_files / "bad").exists(), expected
     assert main(["study", _study(hydrogen_files), "-o", "bad", "--jobs", "0"]) == 2
     assert "--jobs" in capsys.readouterr().err
+
+
+def test_dataset_proportions_keep_nested_parents_and_their_own_subclusters(hydrogen_files):
+    from metatrain_mbe.interface.study import load_study, plan_study
+    from metatrain_mbe.interface.training import RunPaths, prepare_run
+
+    study = load_study(
+        _study(hydrogen_files, architectures=("pet",), dataset_proportions=[0.5, 1.0], seeds=[0])
+    )
+    runs = plan_study(study, "st")
+    kept = {}
+    for run in runs:
+        prepared = prepare_run(run.options, RunPaths.from_output("m/model.pt", "ext"))
+        kept[run.dataset_proportion] = set(prepared.split["train"])
+        assert set(prepared.summary["injected_parents"]) <= kept[run.dataset_proportion]
+        assert len({tuple(prepared.split["test"])}) == 1
+    assert kept[0.5] < kept[1.0] and len(kept[0.5]) == pytest.approx(len(kept[1.0]) / 2, abs=2)

@@ -6,7 +6,8 @@ parents with labelled sub-clusters as a group of their own, as
 :func:`~.splitting.split_parents` does) and writes the parents of each split to
 its own extended XYZ file, labels kept. Each dataset proportion D gets the file
 ``train-dD.xyz``: a stratified subset of the training parents, nested (a smaller
-proportion keeps a subset of the parents of a larger one).
+proportion keeps a subset of the parents of a larger one), and, when D < 1,
+``subclusters-dD.xyz``: the labelled sub-clusters of the parents it keeps.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ def write_shared_split(
     :param fractions: fraction of the parents per held-out split, e.g.
         ``{"validation": 0.1, "test": 0.1}``.
     :param dataset_proportions: fractions (0..1] of the training parents kept.
-    :return: file per split name (``validation``, ``test``, ``train-dD``).
+    :return: file per split name (``validation``, ``test``, ``train-dD``), and
+        ``subclusters-dD`` for every dataset proportion D that leaves training
+        parents out: the labelled sub-clusters of the other parents and the
+        isolated atoms (a run must not name parents it does not have).
     :raises MBEInputError: for bad structures, or when ``directory`` already
         holds the split of other parents, fractions or seed.
     """
@@ -77,6 +81,13 @@ def write_shared_split(
         file = directory / f"{name}.xyz"
         write_structures(file, [labels_as_fields(by_id[pid]) for pid in ids])
         files[name] = str(file)
+    for fraction in dataset_proportions:
+        left_out = set(split["train"]) - set(subsets[f"train-d{fraction:g}"])
+        if left_out:  # the sub-clusters of the parents a run keeps, and the isolated atoms
+            members = [a for a in pools.subclusters if parent_id(a) not in left_out]
+            file = directory / f"subclusters-d{fraction:g}.xyz"
+            write_structures(file, [labels_as_fields(a) for a in pools.isolated + members])
+            files[f"subclusters-d{fraction:g}"] = str(file)
     with atomic_path(ids_file) as tmp:
         Path(tmp).write_text(json.dumps(subsets) + "\n")
     return files

@@ -265,7 +265,9 @@ def _run_options(
         options[name] = rewrite_paths(spec, replacing(old, file))
     options["seed"] = seed
     mbe = options.setdefault("mbe", {})
-    mbe.update(subclusters=subcluster_files, proportion=proportion, seed=seed)
+    subsets = split_files.get(f"subclusters-d{dataset_proportion:g}")
+    subclusters = [subsets] if subsets else subcluster_files
+    mbe.update(subclusters=subclusters, proportion=proportion, seed=seed)
     analysis = mbe.setdefault("analysis", {})
     analysis.pop("output", None)
     if group_by is not None:
