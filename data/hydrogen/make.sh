@@ -28,7 +28,7 @@ mkdir -p work
 if [[ "${1:-}" == relabel ]]; then
     label="mtt-mbe label --workers 1 --grid-level 2 --store labels.db"
     [[ -e labels.db ]] || { echo "relabel: needs the store labels.db" >&2; exit 1; }
-    shipped=(subclusters.xyz.gz parents.xyz.gz subclusters.xyz parents.xyz)
+    shipped=(subclusters.xyz.gz parents.xyz.gz)
     if [[ ! -e work/fallbacks-old.xyz ]]; then
         python sets.py fallbacks work/fallbacks-list.xyz "${shipped[@]}" | tee work/fallbacks-old.txt
         python sets.py forget work/fallbacks-list.xyz

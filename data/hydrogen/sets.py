@@ -21,6 +21,8 @@ sub-clusters m = 2..7 (246) are labelled. OUT is rewritten atomically (a
 temporary file, then a rename), so it can be committed while a run goes on.
 """
 
+import gzip
+import io
 import os
 import sys
 from collections import defaultdict
@@ -35,8 +37,14 @@ SUBS = sum(comb(SIZE, m) for m in range(2, SIZE))  # 246
 
 
 def read(path):
-    """Every frame of an extended XYZ file (compressed or not), none if missing."""
-    return ase.io.read(path, index=":", format="extxyz") if Path(path).exists() else []
+    """Every frame of an extended XYZ file (compressed or not), none if missing.
+    A .gz file is decompressed once: ase's reader seeks back at every frame,
+    and each seek in a gzip stream decompresses it again from the start."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+    return ase.io.read(io.StringIO(text), index=":", format="extxyz")
 
 
 def write(path, frames):
@@ -125,7 +133,7 @@ def store_rows():
 
 
 def name(atoms):
-    """parent and atom set of a structure, for the lists."""
+    """Parent and atom set of a structure, for the lists."""
     atoms_set = atoms.info.get("mbe_atoms")
     atoms_set = "parent" if atoms_set is None else " ".join(str(int(i)) for i in atoms_set)
     return f"{int(atoms.info.get('mbe_parent', -1)):4d}  [{atoms_set}]"
@@ -147,8 +155,10 @@ def fallbacks(out, paths):
     frames = sorted(found.values(), key=lambda a: (int(a.info["mbe_parent"]), len(a)))
     print("parent  atoms  n  strategy  energy/eV")
     for atoms in frames:
-        print(f"{name(atoms)}  {len(atoms)}  {atoms.info['old_strategy']}  "
-              f"{atoms.get_potential_energy():.4f}")
+        print(
+            f"{name(atoms)}  {len(atoms)}  {atoms.info['old_strategy']}  "
+            f"{atoms.get_potential_energy():.4f}"
+        )
     counts = defaultdict(int)
     for atoms in frames:
         counts[atoms.info["old_strategy"]] += 1
@@ -173,14 +183,18 @@ def compare(path):
         row = rows[geometry(atoms)]
         old, new = atoms.get_potential_energy(), row.energy
         before, after = atoms.info.get("old_strategy", "?"), row.get("strategy")
-        print(f"{name(atoms)}  {len(atoms)}  {before} -> {after}  {old:.4f}  {new:.4f}  "
-              f"{new - old:+.4f}")
-        changes[(before, len(atoms) % 2 and "odd" or "even")].append(new - old)
+        print(
+            f"{name(atoms)}  {len(atoms)}  {before} -> {after}  {old:.4f}  {new:.4f}  "
+            f"{new - old:+.4f}"
+        )
+        changes[(before, "odd" if len(atoms) % 2 else "even")].append(new - old)
     for (before, parity), delta in sorted(changes.items()):
         delta = np.array(delta)
         moved = np.abs(delta) > 1e-4
-        print(f"{before}, {parity} electrons: {len(delta)} structures, {moved.sum()} changed "
-              f"by more than 0.1 meV; new - old from {delta.min():+.3f} to {delta.max():+.3f} eV")
+        print(
+            f"{before}, {parity} electrons: {len(delta)} structures, {moved.sum()} changed "
+            f"by more than 0.1 meV; new - old from {delta.min():+.3f} to {delta.max():+.3f} eV"
+        )
 
 
 def table(report):
