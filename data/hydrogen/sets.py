@@ -21,37 +21,22 @@ sub-clusters m = 2..7 (246) are labelled. OUT is rewritten atomically (a
 temporary file, then a rename), so it can be committed while a run goes on.
 """
 
-import gzip
-import io
-import os
 import sys
 from collections import defaultdict
 from math import comb
 from pathlib import Path
 
-import ase.io
 import numpy as np
+
+from metatrain_mbe.data import read_structures, write_structures
 
 SIZE = 8
 SUBS = sum(comb(SIZE, m) for m in range(2, SIZE))  # 246
 
 
 def read(path):
-    """Every frame of an extended XYZ file (compressed or not), none if missing.
-    A .gz file is decompressed once: ase's reader seeks back at every frame,
-    and each seek in a gzip stream decompresses it again from the start."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
-    return ase.io.read(io.StringIO(text), index=":", format="extxyz")
-
-
-def write(path, frames):
-    """Write ``frames`` to ``path`` atomically."""
-    tmp = Path(path).with_name(f".tmp-{Path(path).name}")  # same ending: same compression
-    ase.io.write(tmp, frames, format="extxyz")
-    os.replace(tmp, path)
+    """Every frame of an extended XYZ file (compressed or not), none if missing."""
+    return read_structures(path) if Path(path).exists() else []
 
 
 def complete_sets(frames):
@@ -82,7 +67,7 @@ def merge(batch, out):
     frames = (isolated or new_isolated)[:1]
     for pid in sorted(set(have) | set(added)):
         frames += have[pid] if pid in have else new[pid]
-    write(out, frames)
+    write_structures(out, frames)
     print(f"{out}: added the sets of parents {added}; {len(have) + len(added)} complete sets")
 
 
@@ -163,7 +148,7 @@ def fallbacks(out, paths):
     for atoms in frames:
         counts[atoms.info["old_strategy"]] += 1
     print(f"{len(frames)} structures labelled by a fallback: {dict(counts)}")
-    write(out, frames)
+    write_structures(out, frames)
 
 
 def forget(path):
@@ -235,7 +220,7 @@ if __name__ == "__main__":
         frames = [a for path in args[1:] for a in read(path)]
         if not frames:
             sys.exit(f"{args[0]}: nothing to write")
-        write(args[0], frames)
+        write_structures(args[0], frames)
         print(f"{args[0]}: {len(frames)} structures")
     elif command == "status":
         status()

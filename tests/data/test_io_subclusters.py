@@ -88,9 +88,10 @@ def test_compressed_files_read_as_plain_ones(tmp_path, suffix, lj_dataset):
     import gzip
     import lzma
 
-    compress = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}[suffix]
+    decompress = {".gz": gzip.decompress, ".bz2": bz2.decompress, ".xz": lzma.decompress}[suffix]
     write_structures(tmp_path / "plain.xyz", lj_dataset)
-    (tmp_path / f"c.xyz{suffix}").write_bytes(compress((tmp_path / "plain.xyz").read_bytes()))
+    write_structures(tmp_path / f"c.xyz{suffix}", lj_dataset)  # compressed by its name
+    assert decompress((tmp_path / f"c.xyz{suffix}").read_bytes()).startswith(b"1\n")
     plain = read_structures(tmp_path / "plain.xyz")
     packed = read_structures(tmp_path / f"c.xyz{suffix}")
     assert len(packed) == len(plain) == len(lj_dataset)
