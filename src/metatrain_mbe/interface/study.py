@@ -35,7 +35,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..analysis.study import aggregate, findings, run_record
 from ..data.io import atomic_path
@@ -56,16 +56,19 @@ class StudyOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     architectures: dict[str, str] = Field(
+        min_length=1,
         description="name -> `mtt-mbe train` options file; all must read the same parents "
         "(`training_set`) and labelled sub-clusters (`mbe.subclusters`)",
     )
     proportions: list[float] = Field(
         default_factory=lambda: [0.0, 1.0],
+        min_length=1,
         description="augmentation proportions: fractions (0..1) of the labelled sub-cluster "
         "sets of the training parents injected (`mbe.proportion`, the paper's Fig. 3-4)",
     )
     dataset_proportions: list[float] = Field(
         default_factory=lambda: [1.0],
+        min_length=1,
         description="fractions (0..1] of the training parents used, nested (Fig. 5)",
     )
     seeds: list[int] = Field(
@@ -98,6 +101,20 @@ class StudyOptions(BaseModel):
         description="`key=value` overrides applied to every run's options, as `-r` of "
         "`mtt-mbe train` (e.g. `architecture.training.num_epochs=60`)",
     )
+
+    @field_validator("proportions")
+    @classmethod
+    def _fractions(cls, values: list[float]) -> list[float]:
+        if any(not 0 <= v <= 1 for v in values):
+            raise ValueError("must list fractions in [0, 1]")
+        return values
+
+    @field_validator("dataset_proportions")
+    @classmethod
+    def _positive_fractions(cls, values: list[float]) -> list[float]:
+        if any(not 0 < v <= 1 for v in values):
+            raise ValueError("must list fractions in (0, 1]: 0 leaves no training parent")
+        return values
 
 
 @dataclass
@@ -149,16 +166,6 @@ def plan_study(
     :raises MBEInputError: for a bad study, options file or input structure.
     """
     output = Path(output).absolute()
-    for name, values in (
-        ("proportions", study.proportions),
-        ("dataset_proportions", study.dataset_proportions),
-    ):
-        if not values or any(not 0 <= v <= 1 for v in values):
-            raise MBEInputError(f"{source}: {name}: {values} must list fractions in [0, 1]")
-    if any(v == 0 for v in study.dataset_proportions):
-        raise MBEInputError(f"{source}: dataset_proportions: 0 leaves no training parent")
-    if not study.architectures:
-        raise MBEInputError(f"{source}: architectures: name at least one options file")
     for path in study.evaluation:
         if not Path(path).is_file():
             raise MBEInputError(f"{source}: evaluation: {path}: no such file")
