@@ -5,12 +5,14 @@ epochs, proportions 0 and 0.25, one seed), end to end as a user runs it, then
 trains the same runs by hand with `mtt-mbe train` on the options the study wrote
 for each run (`DIR/runs/*/*/options.yaml`), and prints both wall times and their
 ratio. The study's extra work (the shared split, the full-structure RMSE on the
-test parents, study.json, figures and report) counts as overhead.
+test parents, study.json, figures and report) counts as overhead; the
+breakdown comes from the ``timings_s`` the study writes into study.json.
 
     OMP_NUM_THREADS=1 python benchmarks/study_overhead.py [--epochs 2]
 """
 
 import argparse
+import json
 import os
 import subprocess
 import tempfile
@@ -53,9 +55,18 @@ def main():
             out = Path(tmp, "hand", options.parent.name)
             out.mkdir(parents=True)
             hand_s += timed(["mtt-mbe", "train", str(options), "-o", f"{out}/model.pt"], out.parent)
+        result = json.loads(Path(tmp, "st", "study.json").read_text())
+    timings = result["timings_s"]
+    runs = [r["timings_s"] for r in result["runs"]]
     print(f"study, 2 runs ({args.epochs} epochs): {study_s:.1f} s")
     print(f"the same runs by hand:          {hand_s:.1f} s")
     print(f"overhead: {100 * (study_s / hand_s - 1):+.1f} %")
+    print(
+        f"inside the study: plan {timings['plan']:.1f} s, runs {timings['runs']:.1f} s "
+        f"(commands {sum(r['commands'] for r in runs):.1f} s, records "
+        f"{sum(r['record'] for r in runs):.1f} s), report {timings['report']:.1f} s; "
+        f"start-up and the rest {study_s - sum(timings.values()):.1f} s"
+    )
 
 
 if __name__ == "__main__":

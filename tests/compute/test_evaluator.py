@@ -7,7 +7,12 @@ import torch
 from ase.calculators.lj import LennardJones
 
 from metatrain_mbe.compute.ase_evaluator import CalculatorEvaluator
-from metatrain_mbe.compute.evaluator import BATCH_LAYOUTS, ModelEvaluator
+from metatrain_mbe.compute.evaluator import (
+    BATCH_LAYOUTS,
+    CPU_BATCH_SIZE,
+    DEFAULT_BATCH_SIZE,
+    ModelEvaluator,
+)
 from metatrain_mbe.expansion import BodyOrderTerms, SubsetPlan, truncated_energy
 
 from ..conftest import hydrogen_cluster
@@ -72,7 +77,8 @@ def test_full_order_reproduces_the_model(tiny_models, calculators, name):
 
 
 def test_single_atom_parent_and_auto_strategy(tiny_models):
-    evaluator = ModelEvaluator(tiny_models["pet"], strategy="auto")
+    # 11 sub-clusters in calls of 3: the probe's three calls, then the chosen layout
+    evaluator = ModelEvaluator(tiny_models["pet"], batch_size=3, strategy="auto")
     plans = [SubsetPlan(1), SubsetPlan(4, max_order=2)]
     results = evaluator.evaluate([ase.Atoms("H"), hydrogen_cluster(4)], plans)
     assert evaluator.strategy in BATCH_LAYOUTS
@@ -83,6 +89,39 @@ def test_single_atom_parent_and_auto_strategy(tiny_models):
     # truncated plan rows equal the same rows of a complete plan
     ((e_full, _),) = evaluator.evaluate([hydrogen_cluster(4)], [SubsetPlan(4)])
     torch.testing.assert_close(e_trunc, e_full[plans[1].masks], atol=1e-10, rtol=0)
+
+
+def test_probe_runs_on_the_job_once(tiny_models):
+    parent, plan = hydrogen_cluster(5, seed=4), SubsetPlan(5)  # 31 sub-clusters
+    probed = ModelEvaluator(tiny_models["pet"], batch_size=8, strategy="auto")
+    # calls of 8 (warm-up), 8 ('fragments' timed), 8 ('systems' timed), 7 (the faster)
+    ((energies, gradients),) = probed.evaluate([parent], [plan])
+    assert list(probed.timings) == list(BATCH_LAYOUTS)
+    assert all(t > 0 for t in probed.timings.values())
+    chosen, timings = probed.strategy, dict(probed.timings)
+    # the probe's calls were real work: the same numbers as one fixed layout
+    fixed = ModelEvaluator(tiny_models["pet"], batch_size=8, strategy="systems")
+    ((e_fixed, g_fixed),) = fixed.evaluate([parent], [plan])
+    torch.testing.assert_close(energies, e_fixed, atol=1e-10, rtol=0)
+    torch.testing.assert_close(gradients, g_fixed, atol=1e-10, rtol=0)
+    # remembered: a second run times nothing and keeps the choice
+    probed.evaluate([parent], [plan])
+    assert probed.strategy == chosen and probed.timings == timings
+    assert fixed.timings == {}
+
+
+def test_short_calls_are_not_timed(tiny_models):
+    # 15 sub-clusters in calls of 8 and 7: the warm-up, then a call too short to time
+    evaluator = ModelEvaluator(tiny_models["pet"], batch_size=8, strategy="auto")
+    evaluator.evaluate([hydrogen_cluster(4)], [SubsetPlan(4)])
+    assert evaluator.timings == {} and evaluator.strategy == BATCH_LAYOUTS[0]
+
+
+def test_cpu_batch_size_and_graph_optimisation(tiny_models):
+    default = ModelEvaluator(tiny_models["pet"], device="cpu")
+    assert default.batch_size == CPU_BATCH_SIZE < DEFAULT_BATCH_SIZE
+    assert not default.optimize_graph
+    assert ModelEvaluator(tiny_models["pet"], device="cpu", batch_size=10).batch_size == 10
 
 
 def test_calculator_evaluator_on_a_pair_potential():

@@ -1,3 +1,8 @@
+import json
+import subprocess
+import sys
+import zipfile
+
 import ase.io
 import numpy as np
 import pytest
@@ -8,12 +13,15 @@ from ase.md.verlet import VelocityVerlet
 from metatomic.torch import ModelOutput, check_atomistic_model, load_atomistic_model
 from metatomic_ase import MetatomicCalculator
 
+from metatrain_mbe.compute.evaluator import load_model
+from metatrain_mbe.compute.export import export_mbe_model
 from metatrain_mbe.compute.mbe_model import ENERGY_BY_ORDER
+from metatrain_mbe.errors import MBEInputError
 from metatrain_mbe.expansion import SubsetPlan, moebius_transform, order_sums
 from metatrain_mbe.interface.cli import main
 
 from ..conftest import hydrogen_cluster
-from ..models import ARCHITECTURES, export_pair_potential
+from ..models import ARCHITECTURES, export_pair_potential, tiny_hypers
 
 BY_ORDER = {ENERGY_BY_ORDER: ModelOutput(unit="eV", sample_kind="system")}
 
@@ -65,8 +73,11 @@ def test_wrapped_model_keeps_energy_and_adds_exact_mbe(tmp_path, tiny_models, na
     reference = atoms.copy()
     reference.calc = inner
     atoms.calc = wrapped
-    assert atoms.get_potential_energy() == reference.get_potential_energy()
-    np.testing.assert_array_equal(atoms.get_forces(), reference.get_forces())
+    # SOAP-BPNN's harmonics come from sphericart's "with hessians" operation
+    assert atoms.get_potential_energy() == pytest.approx(
+        reference.get_potential_energy(), abs=1e-12
+    )
+    np.testing.assert_allclose(atoms.get_forces(), reference.get_forces(), rtol=0, atol=1e-12)
 
     by_order = wrapped.run_model(atoms, BY_ORDER)[ENERGY_BY_ORDER].block()
     assert by_order.properties.names == ["body_order"]
@@ -197,3 +208,119 @@ def test_mbe_output_equals_the_analysis(tmp_path, tiny_models, name):
     parent = ase.io.read(tmp_path / "parent.xyz")  # the positions analysed (1e-8 Å)
     by_order = wrapped.run_model(parent, BY_ORDER)[ENERGY_BY_ORDER].block().values[0]
     assert torch.allclose(by_order, analysed, atol=1e-9, rtol=0)
+
+
+#: run in a fresh process that imports metatomic only, as an engine would load
+#: the model: forces against central finite differences of the energy (eV/Å)
+FRESH_PROCESS_FORCES = """
+import sys
+import numpy as np
+from cluster_under_test import atoms
+from metatomic_ase import MetatomicCalculator
+
+calc = MetatomicCalculator(sys.argv[1], extensions_directory=sys.argv[2])
+atoms.calc = calc
+forces = atoms.get_forces()
+numeric = np.zeros_like(forces)
+for atom in range(len(atoms)):
+    for axis in range(3):
+        energies = []
+        for sign in (1, -1):
+            moved = atoms.copy()
+            moved.positions[atom, axis] += sign * 1e-4
+            moved.calc = calc
+            energies.append(moved.get_potential_energy())
+        numeric[atom, axis] = -(energies[0] - energies[1]) / 2e-4
+assert not any("sphericart" in name or "metatrain" in name for name in sys.modules)
+print(np.abs(forces - numeric).max(), np.abs(forces).max())
+"""
+
+
+@pytest.mark.slow
+def test_soap_bpnn_forces_are_right_in_a_process_without_python_sphericart(tmp_path, tiny_models):
+    """sphericart registers the autograd of its harmonics from Python only; the
+    export must give right forces where nothing but metatomic is imported."""
+    wrapped = export(tiny_models["soap_bpnn"], tmp_path / "mbe.pt")
+    ase.io.write(tmp_path / "cluster.xyz", hydrogen_cluster(5, seed=8), format="extxyz")
+    (tmp_path / "cluster_under_test.py").write_text(
+        f"import ase.io\natoms = ase.io.read({str(tmp_path / 'cluster.xyz')!r})\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS_FORCES, str(wrapped), str(tmp_path / "extensions")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"OMP_NUM_THREADS": "1", "PYTHONPATH": str(tmp_path), "PATH": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    error, largest = map(float, result.stdout.split())
+    assert largest > 1e-3  # forces that are not all zero
+    assert error < 1e-5
+
+
+def recorded(path):
+    with zipfile.ZipFile(path) as archive:
+        entry = next(n for n in archive.namelist() if n.endswith("/extra/extensions"))
+        return [extension["name"] for extension in json.loads(archive.read(entry))]
+
+
+@pytest.mark.slow
+def test_export_records_only_the_extensions_the_model_uses(tmp_path, tiny_models):
+    load_model(tiny_models["soap_bpnn"])  # sphericart loaded in this process
+    pet = export(tiny_models["pet"], tmp_path / "pet" / "mbe.pt")
+    assert recorded(pet) == []
+    assert not any((tmp_path / "pet" / "extensions").iterdir())
+    soap = export(tiny_models["soap_bpnn"], tmp_path / "soap" / "mbe.pt")
+    assert recorded(soap) == ["sphericart_torch"]
+
+
+def test_metadata_names_the_wrapped_model(tmp_path, tiny_models):
+    pair = export_pair_potential(tmp_path)
+    (tmp_path / "extensions").mkdir()
+    named = load_atomistic_model(str(export(pair, tmp_path / "mbe.pt")))
+    assert str(named.metadata()).startswith("This is the Morse pair (with MBE outputs) model")
+    unnamed = export(tiny_models["pet"], tmp_path / "pet" / "e3.pt", "--truncate", "3")
+    model = load_atomistic_model(str(unnamed))
+    assert str(model.metadata()).startswith("This is the 3-body truncated model")
+
+
+@pytest.mark.slow
+def test_a_checkpoint_exports_like_its_exported_model(tmp_path):
+    """``.ckpt`` in, as ``mtt export`` takes it: same energies as the ``.pt``."""
+    from metatrain.utils.architectures import import_architecture
+    from metatrain.utils.data import DatasetInfo
+    from metatrain.utils.data.target_info import get_energy_target_info
+    from omegaconf import OmegaConf
+
+    target = get_energy_target_info(
+        "energy",
+        OmegaConf.create(
+            {"quantity": "energy", "unit": "eV", "type": "scalar", "per_atom": False}
+            | {"num_subtargets": 1, "description": ""}
+        ),
+        add_position_gradients=True,
+    )
+    info = DatasetInfo(length_unit="angstrom", atomic_types=[1], targets={"energy": target})
+    torch.manual_seed(0)
+    model = import_architecture("pet").__model__(tiny_hypers("pet"), info).to(torch.float64)
+    torch.save(model.get_checkpoint(), tmp_path / "model.ckpt")
+    model.eval().export().save(str(tmp_path / "model.pt"))
+    (tmp_path / "extensions").mkdir()
+    from_checkpoint = calculator(export(tmp_path / "model.ckpt", tmp_path / "a" / "mbe.pt"))
+    from_model = calculator(export(tmp_path / "model.pt", tmp_path / "b" / "mbe.pt"))
+    atoms = hydrogen_cluster(4, seed=9)
+    by_order = [
+        c.run_model(atoms, BY_ORDER)[ENERGY_BY_ORDER].block().values
+        for c in (from_checkpoint, from_model)
+    ]
+    assert torch.equal(*by_order)
+
+
+def test_a_bad_checkpoint_is_refused_in_one_line(tmp_path):
+    (tmp_path / "model.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(MBEInputError) as error:
+        export_mbe_model(tmp_path / "model.ckpt", tmp_path / "mbe.pt")
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'model.ckpt'}: not a metatrain checkpoint (")
+    assert message.endswith("run `mtt export` on it first") and "\n" not in message
+    assert not (tmp_path / "mbe.pt").exists()

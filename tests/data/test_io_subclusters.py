@@ -101,3 +101,33 @@ def test_compressed_files_read_as_plain_ones(tmp_path, suffix, lj_dataset):
     with pytest.raises(MBEInputError, match="c.xyz.gz: not a readable"):
         (tmp_path / "c.xyz.gz").write_bytes(b"not gzip")
         read_structures(tmp_path / "c.xyz.gz")
+
+
+def test_reading_once_parses_a_file_once_and_returns_independent_copies(tmp_path, monkeypatch):
+    import ase.io
+
+    from metatrain_mbe.data.io import get_energy, get_forces, reading_once
+
+    rng = np.random.default_rng(1)
+    frames = [random_cluster(3, rng) for _ in range(2)]
+    for k, atoms in enumerate(frames):
+        atoms.info["energy"] = -1.5 * (k + 1)
+        atoms.arrays["forces"] = rng.normal(size=(3, 3))
+    path = tmp_path / "labelled.xyz"
+    write_structures(path, frames)
+    parses = []
+    real_read = ase.io.read
+    monkeypatch.setattr(ase.io, "read", lambda *a, **k: parses.append(a) or real_read(*a, **k))
+    with reading_once():
+        first = read_structures(path)
+        first[0].info["energy"] = 99.0  # a caller changing its frames changes no later read
+        first[0].positions[0] += 1.0
+        again = read_structures(str(path))
+    assert len(parses) == 1
+    for atoms, original in zip(again, frames):
+        assert get_energy(atoms) == original.info["energy"]
+        np.testing.assert_allclose(get_forces(atoms), original.arrays["forces"])
+        np.testing.assert_allclose(atoms.positions, original.positions, atol=1e-8)
+    assert again[1].info["_source"] == f"{path}:frame 1"
+    read_structures(path)  # outside the block every read parses the file
+    assert len(parses) == 2

@@ -95,9 +95,18 @@ def test_large_clusters_need_max_order():
         collect_sets([parent, pair], {"Ar": -1.0}, max_order=2)
 
 
-def test_bad_e1_option():
-    with pytest.raises(MBEInputError, match="--e1: 'Xx=1' is not SYMBOL=ENERGY"):
-        parse_e1(["Xx=1"])
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("Xx=1", "--e1: 'Xx' is not a chemical symbol"),
+        ("H=nan", "--e1: H=nan is not a finite energy"),
+        ("H=-inf", "--e1: H=-inf is not a finite energy"),
+        ("H", "--e1: 'H' is not SYMBOL=ENERGY"),
+    ],
+)
+def test_bad_e1_option(item, message):
+    with pytest.raises(MBEInputError, match=message):
+        parse_e1([item])
 
 
 def test_order_one_subclusters_serve_as_isolated_atoms(lj_dataset):

@@ -111,7 +111,9 @@ def test_console_script_exit_code(tmp_path, labelled_file):
         text=True,
     )
     assert done.returncode == 2
-    assert done.stderr.strip() == f"mtt-mbe analyze: error: {tmp_path / 'nope.xyz'}: no such file"
+    assert done.stderr == (
+        f"mtt-mbe analyze: error: argument labelled: {tmp_path / 'nope.xyz'}: no such file\n"
+    )
 
 
 def test_subclusters_command_makes_an_analysable_file(tmp_path, lj_dataset):

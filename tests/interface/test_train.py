@@ -192,7 +192,7 @@ def test_fix_e1_removes_the_networks_own_one_body_term(hydrogen_files, architect
 def test_fix_e1_teaches_pet_with_a_set_of_isolated_atoms(hydrogen_files):
     paths = RunPaths.from_output("out/model.pt", "extensions")
     prepared = prepare_run(train_options("pet"), paths)
-    assert len(prepared.files["train_isolated.xyz"]) == 10 * 4  # 10 batches of 4
+    assert len(prepared.files["train_isolated.xyz"]) == 20 * 4  # 20 batches of 4
     assert len(prepared.options["training_set"]) == len(prepared.options["test_set"]) == 3
     unfixed = prepare_run(train_options("pet", fix_e1=False), paths)
     assert "train_isolated.xyz" not in unfixed.files

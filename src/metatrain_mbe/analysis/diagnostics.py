@@ -1,9 +1,11 @@
-"""The numbers of the model MBE report, one function per section of
-``report.json`` besides the per-order statistics (:mod:`.statistics`).
+"""The numbers of the MBE reports, one function per section of ``report.json``
+besides the per-order statistics (:mod:`.statistics`).
 
-Every function takes the per-parent results of :func:`.model.model_results`
-and returns plain JSON-able dicts. Units: energies eV, Ṽ eV/atom, gradients and forces eV/Å,
-distances Å.
+The model sections take the per-parent results of :func:`.model.model_results`;
+those of a reference-only analysis (:func:`reference_per_parent`,
+:func:`labelled_dimers`) the labelled terms; :func:`report_flags` reads a
+finished report. All return plain JSON-able dicts. Units: energies eV, Ṽ
+eV/atom, gradients and forces eV/Å, distances Å.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from ase.data import chemical_symbols
 
 from ..compute.protocol import Evaluator
+from ..data.io import PARENT_KEY
 from ..expansion import BodyOrderTerms, SubsetPlan
 
 if TYPE_CHECKING:
@@ -24,16 +27,21 @@ if TYPE_CHECKING:
 __all__ = [
     "E1_TOLERANCE",
     "EPS_FLOAT32",
+    "MIN_PARENTS",
+    "UNDERTRAINED_RATIO",
     "baselines",
-    "e1_check",
-    "terms_with_e1",
     "dimer_curves",
+    "e1_check",
     "effective_e1",
+    "labelled_dimers",
     "model_e1",
     "order_rmse",
     "per_parent",
-    "soap_distances",
     "precision",
+    "reference_per_parent",
+    "report_flags",
+    "soap_distances",
+    "terms_with_e1",
     "with_e1",
 ]
 
@@ -42,6 +50,15 @@ E1_TOLERANCE = 0.010
 
 #: machine epsilon of float32
 EPS_FLOAT32 = float(torch.finfo(torch.float32).eps)
+
+#: fewest parents per group whose mean and standard deviation a report does
+#: not flag as rough
+MIN_PARENTS = 10
+
+#: largest RMSE of the model's E(S)/m, as a fraction of the standard deviation
+#: of the reference E(S)/m, at the largest labelled order, that a report does not
+#: flag as undertrained (see :func:`report_flags`)
+UNDERTRAINED_RATIO = 0.5
 
 
 def _single_atoms(plan: SubsetPlan) -> tuple[torch.Tensor, torch.Tensor]:
@@ -194,69 +211,102 @@ def _average(fits: list[dict[int, float]]) -> dict[int, float]:
 
 def order_rmse(results: list[ParentResult]) -> dict:
     """RMSE of the model's E(S) (per atom, eV/atom) and forces (eV/Å, over
-    components) on the labelled sub-clusters, per order m (m = N: the parents)."""
-    sums: dict[int, dict[str, float]] = {}
+    components) on the labelled sub-clusters, per order m (m = N: the parents).
+
+    Each order also holds ``reference_std_per_atom``, the standard deviation of
+    the reference E(S)/m over the same sub-clusters (eV/atom): the RMSE of a
+    model that predicts one constant energy per atom.
+    """
+    sums: dict[int, dict] = {}
     for r in results:
         if r.reference is None:
             continue
         membership = r.plan.atom_membership()
-        error = (r.energies - r.reference.energies) / r.plan.orders.clamp(min=1)
+        sizes = r.plan.orders.clamp(min=1)
+        error = (r.energies - r.reference.energies) / sizes
+        per_atom = r.reference.energies / sizes
         for row in range(1, r.plan.n_subsets):
             m = int(r.plan.orders[row])
-            entry = sums.setdefault(m, {"n": 0, "e2": 0.0, "f2": 0.0, "nf": 0})
-            entry["n"] += 1
+            entry = sums.setdefault(m, {"e2": 0.0, "f2": 0.0, "nf": 0, "reference": []})
             entry["e2"] += float(error[row]) ** 2
+            entry["reference"].append(float(per_atom[row]))
             if r.reference.gradients is not None:
                 diff = (r.gradients[row] - r.reference.gradients[row])[membership[row]]
                 entry["f2"] += float(diff.square().sum())
                 entry["nf"] += diff.numel()
-    return {
-        str(m): {
-            "n_subclusters": e["n"],
-            "energy_per_atom": math.sqrt(e["e2"] / e["n"]),
+    out = {}
+    for m, e in sorted(sums.items()):
+        reference = torch.tensor(e["reference"], dtype=torch.float64)
+        out[str(m)] = {
+            "n_subclusters": len(reference),
+            "energy_per_atom": math.sqrt(e["e2"] / len(reference)),
+            "reference_std_per_atom": float(reference.std(unbiased=False)),
             **({"forces": math.sqrt(e["f2"] / e["nf"])} if e["nf"] else {}),
         }
-        for m, e in sorted(sums.items())
-    }
+    return out
+
+
+def _dimers(parent: ase.Atoms, plan: SubsetPlan):
+    """``(species pair "A-B", row, distance in Å)`` of each two-atom sub-cluster."""
+    symbols = parent.get_chemical_symbols()
+    distances = parent.get_all_distances()
+    for row in torch.nonzero(plan.orders == 2).flatten().tolist():
+        mask = int(plan.masks[row])
+        i, j = [k for k in range(len(symbols)) if (mask >> k) & 1]
+        yield "-".join(sorted((symbols[i], symbols[j]))), row, float(distances[i, j])
+
+
+def labelled_dimers(terms: list[BodyOrderTerms], parents: dict[int, ase.Atoms]) -> dict:
+    """The reference V^(2)(r) per species pair: ``{"A-B": {"r": [...] (Å),
+    "reference": [...] (eV per dimer)}}`` over the two-atom sub-clusters.
+
+    :param parents: the parent of each term, by ``mbe_parent`` id.
+    """
+    out: dict[str, dict[str, list[float]]] = {}
+    for t in terms:
+        for name, row, distance in _dimers(parents[t.system], t.plan):
+            entry = out.setdefault(name, {"r": [], "reference": []})
+            entry["r"].append(distance)
+            entry["reference"].append(float(t.v[row]))
+    return dict(sorted(out.items()))
 
 
 def dimer_curves(results: list[ParentResult], evaluator: Evaluator, n_points: int = 80) -> dict:
     """V^(2)(r) per species pair: the labelled dimers (reference and model
-    V(S) against distance) and the model's curve on a grid of distances."""
+    V(S) against distance, and the model's ``rmse`` on them, eV per dimer) and
+    the model's curve on a grid of distances."""
     observed: dict[str, dict[str, list[float]]] = {}
-    pairs: set[tuple[str, str]] = set()
+    pairs: set[tuple[str, ...]] = set()
     largest = 0.0
     for r in results:
         symbols = r.parent.get_chemical_symbols()
-        distances = r.parent.get_all_distances()
-        largest = max(largest, float(distances.max()))
-        for i in range(len(symbols)):
-            for j in range(i + 1, len(symbols)):
-                pairs.add(tuple(sorted((symbols[i], symbols[j]))))
+        largest = max(largest, float(r.parent.get_all_distances().max()))
+        pairs |= {tuple(sorted((a, b))) for i, a in enumerate(symbols) for b in symbols[i + 1 :]}
         if r.reference is None or r.plan.max_order < 2:
             continue
         reference_v = r.reference.terms().v
-        for row in torch.nonzero(r.plan.orders == 2).flatten().tolist():
-            mask = int(r.plan.masks[row])
-            i, j = [k for k in range(len(symbols)) if (mask >> k) & 1]
-            entry = observed.setdefault(
-                "-".join(sorted((symbols[i], symbols[j]))),
-                {"r": [], "reference": [], "model": []},
-            )
-            entry["r"].append(float(distances[i, j]))
+        for name, row, distance in _dimers(r.parent, r.plan):
+            entry = observed.setdefault(name, {"r": [], "reference": [], "model": []})
+            entry["r"].append(distance)
             entry["reference"].append(float(reference_v[row]))
             entry["model"].append(float(r.terms.v[row]))
     cutoff = evaluator.cutoff or largest
     shortest = min((min(o["r"]) for o in observed.values()), default=0.5)
     grid = torch.linspace(max(0.3, 0.8 * shortest), max(cutoff, largest), n_points)
-    out = {}
+    out: dict[str, dict] = {}
     for a, b in sorted(pairs):
         name = f"{a}-{b}"
         dimers = [ase.Atoms([a, b], positions=[[0, 0, 0], [float(x), 0, 0]]) for x in grid]
         plan = SubsetPlan(2)
         evaluated = evaluator.evaluate(dimers, [plan] * len(dimers))
         curve = [float(BodyOrderTerms.from_energies(0, plan, e).v[3]) for e, _ in evaluated]
-        out[name] = {"grid": {"r": grid.tolist(), "model": curve}, **observed.get(name, {})}
+        out[name] = {"grid": {"r": grid.tolist(), "model": curve}}
+        if name in observed:
+            data = observed[name]
+            errors = torch.tensor(data["model"], dtype=torch.float64) - torch.tensor(
+                data["reference"], dtype=torch.float64
+            )
+            out[name].update(data, rmse=float(errors.square().mean().sqrt()))
     return out
 
 
@@ -295,28 +345,104 @@ def precision(results: list[ParentResult], dtype: torch.dtype) -> dict:
     return out
 
 
+def _parent_row(parent: ase.Atoms, group_by: str | None) -> dict:
+    return {
+        "parent": int(parent.info[PARENT_KEY]),
+        "group": None if group_by is None else str(parent.info.get(group_by)),
+        "n_atoms": len(parent),
+    }
+
+
+def _terms_row(terms: BodyOrderTerms) -> dict:
+    """Ṽ^(m) and, with gradients, |dṼ^(m)/dr| of one parent (index 0 is m = 1)."""
+    row = {"V_tilde": terms.v_tilde().tolist()}
+    if terms.dv is not None:
+        row["dV_tilde"] = terms.dv_tilde().tolist()
+    return row
+
+
 def per_parent(results: list[ParentResult], group_by: str | None) -> list[dict]:
     """Ṽ^(m) and |dṼ^(m)/dr| of each parent (index 0 is m = 1), model and
     reference, with its group."""
     rows = []
     for r in results:
-        row = {
-            "parent": r.parent_id,
-            "group": None if group_by is None else str(r.parent.info.get(group_by)),
-            "n_atoms": len(r.parent),
-            "model": {
-                "V_tilde": r.terms.v_tilde().tolist(),
-                "dV_tilde": r.terms.dv_tilde().tolist(),
-            },
-        }
+        row = {**_parent_row(r.parent, group_by), "model": _terms_row(r.terms)}
         if r.reference is not None:
-            terms = r.reference.terms()
-            reference = {"V_tilde": terms.v_tilde().tolist()}
-            if terms.dv is not None:
-                reference["dV_tilde"] = terms.dv_tilde().tolist()
-            row["reference"] = reference
+            row["reference"] = _terms_row(r.reference.terms())
         rows.append(row)
     return rows
+
+
+def reference_per_parent(
+    terms: list[BodyOrderTerms], parents: dict[int, ase.Atoms], group_by: str | None
+) -> list[dict]:
+    """Ṽ^(m) and |dṼ^(m)/dr| of each labelled parent (index 0 is m = 1), with its group.
+
+    :param parents: the parent of each term, by ``mbe_parent`` id.
+    """
+    return [{**_parent_row(parents[t.system], group_by), "reference": _terms_row(t)} for t in terms]
+
+
+def report_flags(report: dict) -> dict:
+    """Flags on a finished report (the ``flags`` section of ``report.json``).
+
+    - ``few_parents``: per section (``model``, ``reference``), the groups with
+      fewer than :data:`MIN_PARENTS` parents and their number: a mean and a
+      standard deviation over so few parents are rough (the standard error of
+      the mean is std/sqrt(N), a third of the std or more).
+    - ``undertrained`` (when the report has a per-order RMSE and the reference
+      energies spread at all): at the largest labelled order m (the parents
+      themselves when the expansion is complete), the ratio of the model's
+      RMSE of E(S)/m to the standard deviation of the reference E(S)/m over
+      the same clusters. The ratio is sqrt(1 - R²): 1 is
+      a model no better than one constant energy per atom. It is flagged above
+      :data:`UNDERTRAINED_RATIO` (R² < 0.75): the model has not learnt the
+      energies it was trained on, so its body-ordered terms show its fitting
+      error rather than the expansion it learnt. With several species the
+      spread includes the composition, so the criterion is lenient there.
+    - ``warnings``: one sentence per flag, for ``report.md`` and the terminal.
+    """
+    flags: dict = {"min_parents": MIN_PARENTS, "few_parents": {}, "warnings": []}
+    for section in ("model", "reference"):
+        groups = {
+            group: stats["n_parents"]
+            for group, stats in report.get(section, {}).get("groups", {}).items()
+            if stats["n_parents"] < MIN_PARENTS
+        }
+        if groups:
+            flags["few_parents"][section] = groups
+    if flags["few_parents"]:
+        counts = "; ".join(
+            f"{section}: " + ", ".join(f"{group} ({n})" for group, n in groups.items())
+            for section, groups in flags["few_parents"].items()
+        )
+        flags["warnings"].append(
+            f"statistics over N < {MIN_PARENTS} parents ({counts}): "
+            "the means and standard deviations are rough"
+        )
+    rmse = report.get("rmse", {})
+    orders = sorted(rmse, key=int)
+    if orders and rmse[orders[-1]]["reference_std_per_atom"] > 0:
+        order, entry = orders[-1], rmse[orders[-1]]
+        spread = entry["reference_std_per_atom"]
+        ratio = entry["energy_per_atom"] / spread
+        flags["undertrained"] = {
+            "order": int(order),
+            "rmse_per_atom": entry["energy_per_atom"],
+            "reference_std_per_atom": spread,
+            "ratio": ratio,
+            "limit": UNDERTRAINED_RATIO,
+            "flagged": ratio > UNDERTRAINED_RATIO,
+        }
+        if ratio > UNDERTRAINED_RATIO:
+            flags["warnings"].append(
+                f"the model looks undertrained: its RMSE of E(S)/m on the labelled "
+                f"{order}-atom clusters, {1000 * entry['energy_per_atom']:.3g} meV/atom, is "
+                f"{ratio:.2f} times the spread (std) of the reference E(S)/m, "
+                f"{1000 * spread:.3g} meV/atom (flagged above {UNDERTRAINED_RATIO}): "
+                "its body-ordered terms show fitting error more than a learnt expansion"
+            )
+    return flags
 
 
 def soap_distances(

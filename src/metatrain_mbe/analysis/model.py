@@ -121,6 +121,7 @@ def build_report(
             "evaluator": type(evaluator).__name__,
             "dtype": str(evaluator.dtype).removeprefix("torch."),
             "strategy": evaluator.strategy,
+            "batch_size": evaluator.batch_size,
             "max_order": settings.max_order,
             "group_by": settings.group_by,
         },
@@ -146,8 +147,10 @@ def build_report(
         report["soap_distance"] = diagnostics.soap_distances(
             results, training_frames, evaluator.cutoff
         )
-    if "warning" in report["e1_check"]:
-        LOGGER.warning(report["e1_check"]["warning"])
+    report["flags"] = diagnostics.report_flags(report)
+    for warning in [report["e1_check"].get("warning"), *report["flags"]["warnings"]]:
+        if warning:
+            LOGGER.warning(warning)
     if evaluator.dtype != torch.float64:
         LOGGER.warning(report["precision"]["warning"])
     return report

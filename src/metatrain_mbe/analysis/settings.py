@@ -22,8 +22,10 @@ class AnalysisSettings:
         single-atom structures of the file.
     :param energy_key: energy label key (eV).
     :param forces_key: forces label key (eV/Å).
-    :param batch_size: largest number of sub-clusters per model call.
-    :param batch_layout: ``"fragments"``, ``"systems"`` or ``"auto"`` (see
+    :param batch_size: largest number of sub-clusters per model call (on a CPU
+        at most :data:`~metatrain_mbe.compute.evaluator.CPU_BATCH_SIZE`).
+    :param batch_layout: ``"fragments"``, ``"systems"`` or ``"auto"``: the faster,
+        timed by a probe on the first calls (see
         :class:`~metatrain_mbe.compute.evaluator.ModelEvaluator`).
     """
 

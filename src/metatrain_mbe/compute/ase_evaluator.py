@@ -28,6 +28,8 @@ class CalculatorEvaluator:
     cutoff: float | None = None
     #: one structure at a time: no batch layout
     strategy: str | None = None
+    #: nor batches
+    batch_size: int | None = None
 
     def __init__(self, calculator):
         self.calculator = calculator

@@ -3,8 +3,11 @@
 :class:`ModelEvaluator` runs an exported metatomic model (``model.pt``) on
 batches of sub-clusters built by :mod:`.batching`: as few model calls as
 ``batch_size`` allows, forces by one backward pass per call, on the model's
-device. :class:`~.ase_evaluator.CalculatorEvaluator` does the same, one
-structure at a time, for any ase calculator. Both return, per parent, what
+device. With ``strategy="auto"``, the first calls of a run time each batch
+layout on sub-clusters the run needs anyway (their results are kept), and the
+faster layout serves every later call of the evaluator.
+:class:`~.ase_evaluator.CalculatorEvaluator` does the same, one structure at a
+time, for any ase calculator. Both return, per parent, what
 :meth:`~metatrain_mbe.expansion.BodyOrderTerms.from_energies` takes.
 
 Energies are in eV, gradients in eV/Å, float64 whatever the model's dtype.
@@ -18,24 +21,31 @@ from pathlib import Path
 
 import ase
 import torch
+from metatomic.torch import System
 
 from ..data.io import describe
 from ..errors import MBEInputError
 from ..expansion import SubsetPlan
 from .batching import fragment_separation, fragment_system, parent_pairs, subcluster_systems
 
-__all__ = ["BATCH_LAYOUTS", "DEFAULT_BATCH_SIZE", "ModelEvaluator", "load_model"]
+__all__ = ["BATCH_LAYOUTS", "CPU_BATCH_SIZE", "DEFAULT_BATCH_SIZE", "ModelEvaluator", "load_model"]
 
 #: batch layouts of :class:`ModelEvaluator`: one System with every sub-cluster
 #: as a fragment, or one System per sub-cluster
 BATCH_LAYOUTS = ("fragments", "systems")
 
-#: largest number of sub-clusters per model call, by default
+#: largest number of sub-clusters per model call, by default (the memory cap)
 DEFAULT_BATCH_SIZE = 4096
 
-#: calls of each strategy before timing it (TorchScript's profiling executor
-#: optimises a model after its first calls)
-_WARM_UP = 3
+#: most sub-clusters per model call on a CPU, whatever the cap: larger calls run
+#: slower per sub-cluster there (PET of options/pet.yaml, one thread: 0.25 ms at
+#: 255, 0.64 ms at 4096), while an accelerator runs calls as large as memory allows
+CPU_BATCH_SIZE = 256
+
+#: untimed calls of a layout before the probe times it, with TorchScript's graph
+#: optimisation (its profiling executor optimises a graph after two calls) and
+#: without (the first call of the model pays one-off costs)
+_WARM_UP = {True: 2, False: 1}
 
 
 def load_model(path: str | Path, extensions: str | Path | None = None):
@@ -46,15 +56,16 @@ def load_model(path: str | Path, extensions: str | Path | None = None):
     """
     import metatomic.torch as mta
 
+    from .extensions import import_python_packages, recorded_extensions
+
     path = Path(path)
     if not path.is_file():
         raise MBEInputError(f"{path}: model file not found")
     if extensions is None and (path.parent / "extensions").is_dir():
         extensions = path.parent / "extensions"
-    try:  # SOAP-BPNN's TorchScript operations
-        import sphericart.torch  # noqa: F401
-    except ImportError:
-        pass
+    # before the libraries of the extensions folder: sphericart's Python package
+    # registers the autograd its library lacks, and is then its only copy loaded
+    import_python_packages(recorded_extensions(path))
     try:
         return mta.load_atomistic_model(
             str(path), extensions_directory=None if extensions is None else str(extensions)
@@ -72,10 +83,16 @@ class ModelEvaluator:
     :param extensions: directory of the model's extensions (see :func:`load_model`).
     :param device: torch device (default: the model's preferred available one).
     :param batch_size: largest number of sub-clusters per model call (the
-        memory knob; calls never mix more than this many).
+        memory knob; calls never mix more than this many, and on a CPU at most
+        :data:`CPU_BATCH_SIZE`).
     :param strategy: the batch layout, ``"fragments"`` or ``"systems"`` (see
-        :data:`BATCH_LAYOUTS`), or ``"auto"``: time both on the first call and
-        keep the faster.
+        :data:`BATCH_LAYOUTS`), or ``"auto"``: a probe times each layout on
+        one call of real work (after its warm-up calls) and the faster serves
+        every later call; until then, calls use ``"fragments"``.
+
+    On a CPU the model runs without TorchScript's graph optimisation: it costs
+    two slow first calls (0.6 to 1.6 s each for PET, SOAP-BPNN and MACE) and
+    gains nothing there.
     """
 
     def __init__(
@@ -100,11 +117,24 @@ class ModelEvaluator:
         self.device = torch.device(mta.pick_device(capabilities.supported_devices, device))
         self.dtype = getattr(torch, capabilities.dtype)
         self.model = model.to(self.device)
-        self.batch_size = batch_size
-        #: the batch layout (``"auto"`` until the first call has timed both)
-        self.strategy = strategy
-        #: seconds per sub-cluster of each strategy, when ``strategy="auto"`` chose
+        on_cpu = self.device.type == "cpu"
+        #: sub-clusters per model call (at most; the last call of a run holds the rest)
+        self.batch_size = min(batch_size, CPU_BATCH_SIZE) if on_cpu else batch_size
+        #: whether TorchScript optimises the model's graph (off on a CPU)
+        self.optimize_graph = not on_cpu
+        #: the batch layout of the calls: the one asked for or, with ``"auto"``,
+        #: the probe's choice once made (``BATCH_LAYOUTS[0]`` until then)
+        self.strategy = BATCH_LAYOUTS[0] if strategy == "auto" else strategy
+        #: seconds per sub-cluster atom of each layout, as timed by the probe
         self.timings: dict[str, float] = {}
+        #: the probe's calls still to run: (layout, timed)
+        self._probe: list[tuple[str, bool]] = []
+        if strategy == "auto":
+            warm_up = _WARM_UP[self.optimize_graph]
+            for k, layout in enumerate(BATCH_LAYOUTS):
+                # without graph optimisation, only the model's first call is special
+                untimed = warm_up if self.optimize_graph or k == 0 else 0
+                self._probe += [(layout, False)] * untimed + [(layout, True)]
         self.atomic_types = set(capabilities.atomic_types)
         self.options = list(model.requested_neighbor_lists())
         cutoffs = [o.engine_cutoff("angstrom") for o in self.options]
@@ -135,13 +165,28 @@ class ModelEvaluator:
             for plan in plans
         ]
         for chunk in self._chunks(plans):
-            if self.strategy == "auto":
-                self._calibrate(jobs, chunk)
-            pieces = self._run(jobs, chunk, self.strategy)
+            layout, timed = self._next_call(sum(len(rows) for _, rows in chunk))
+            start = time.perf_counter()
+            pieces = self._run(jobs, chunk, layout)
+            if timed:
+                n_atoms = sum(int(jobs[k]["members"][rows].sum()) for k, rows in chunk)
+                self.timings[layout] = (time.perf_counter() - start) / n_atoms
+                if not self._probe:
+                    self.strategy = min(self.timings, key=lambda name: self.timings[name])
             for (k, rows), (energies, gradients) in zip(chunk, pieces):
                 results[k][0][rows] = energies
                 results[k][1][rows] = gradients
         return results
+
+    def _next_call(self, n_subclusters: int) -> tuple[str, bool]:
+        """Layout of the next call of ``n_subclusters``, and whether the probe times it."""
+        if not self._probe:
+            return self.strategy, False
+        layout, timed = self._probe[0]
+        if timed and n_subclusters < self.batch_size:
+            return self.strategy, False  # a short call would time its fixed costs
+        self._probe.pop(0)
+        return layout, timed
 
     def _job(self, parent: ase.Atoms, plan: SubsetPlan) -> dict:
         numbers = set(parent.numbers.tolist())
@@ -178,21 +223,18 @@ class ModelEvaluator:
                 start = stop
         return [chunk for chunk in chunks if chunk]
 
-    def _calibrate(self, jobs: list[dict], chunk: list[tuple[int, torch.Tensor]]) -> None:
-        n_subclusters = sum(len(rows) for _, rows in chunk)
-        for strategy in BATCH_LAYOUTS:
-            for _ in range(_WARM_UP):  # TorchScript optimises after a few calls
-                self._run(jobs, chunk, strategy)
-            start = time.perf_counter()
-            self._run(jobs, chunk, strategy)
-            self.timings[strategy] = (time.perf_counter() - start) / n_subclusters
-        self.strategy = min(self.timings, key=lambda name: self.timings[name])
-
-    def _run(
+    def _batch(
         self, jobs: list[dict], chunk: list[tuple[int, torch.Tensor]], strategy: str
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """One model call on ``chunk``: per piece, E(S) and dE(S)/dr by rows."""
-        leaves, systems, fragments = [], [], []
+    ) -> tuple[list[System], list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
+        """The Systems of one model call on ``chunk`` in the layout ``strategy``.
+
+        :return: the Systems; per piece, its batch positions (a leaf requiring
+            gradients, Å) and the ``(sub-cluster row, parent atom)`` of each;
+            with ``"fragments"``, per piece the sub-cluster of each batch atom.
+        """
+        leaves: list[tuple[torch.Tensor, torch.Tensor]] = []
+        systems: list[System] = []
+        fragments: list[torch.Tensor] = []
         for k, rows in chunk:
             job = jobs[k]
             members = job["members"][rows.to(self.device)]
@@ -210,10 +252,18 @@ class ModelEvaluator:
                 systems.extend(
                     subcluster_systems(job["types"], leaf, members, job["pairs"], self.options)
                 )
+        return systems, leaves, fragments
+
+    def _run(
+        self, jobs: list[dict], chunk: list[tuple[int, torch.Tensor]], strategy: str
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """One model call on ``chunk``: per piece, E(S) and dE(S)/dr by rows."""
+        systems, leaves, fragments = self._batch(jobs, chunk, strategy)
         per_atom = strategy == "fragments"
-        block = self.model(
-            systems, self._outputs["atom" if per_atom else "system"], check_consistency=False
-        )["energy"].block()
+        with torch.jit.optimized_execution(self.optimize_graph):
+            block = self.model(
+                systems, self._outputs["atom" if per_atom else "system"], check_consistency=False
+            )["energy"].block()
         values = block.values.reshape(-1)
         if per_atom:
             system_of = block.samples.column("system").to(torch.long)

@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import metatomic.torch as mta
+import torch
 
-from ..data.io import atomic_path
+from ..data.io import atomic_path, staged_directory
 from ..errors import MBEInputError
 from ..expansion import DEFAULT_MAX_ATOMS
 from .evaluator import load_model
+from .extensions import recording_only, used_namespaces
+from .harmonics import make_harmonics_differentiable
 from .mbe_model import ENERGY_BY_ORDER, MBEModel
 
 __all__ = ["export_mbe_model"]
@@ -49,15 +52,22 @@ def export_mbe_model(
 ) -> mta.AtomisticModel:
     """Wrap ``model`` with :class:`MBEModel` and save it to ``output``.
 
+    :param model: exported model (``.pt``) or metatrain checkpoint (``.ckpt``).
     :param max_order: largest body order of ``mbe::energy_by_order`` (0: all).
     :param truncate: when > 0, ``energy`` becomes the k-body truncated
         expansion E_k of the model.
     :return: the exported (not scripted) AtomisticModel; the file holds its
-        TorchScript version, and extensions are collected next to it.
+        TorchScript version, and the extensions it uses (only those) are
+        added to ``extensions/`` next to it.
     """
     if max_order < 0 or truncate < 0:
         raise MBEInputError("--max-order and --truncate must be positive")
-    inner = load_model(model, extensions)
+    if Path(model).suffix == ".ckpt":
+        inner = _from_checkpoint(Path(model))
+    else:
+        inner = load_model(model, extensions)
+    make_harmonics_differentiable(inner.module)
+    needed = used_namespaces(inner.module)
     capabilities = inner.capabilities()
     if "energy" not in capabilities.outputs:
         raise MBEInputError(f"{model}: the model has no 'energy' output to expand")
@@ -88,15 +98,44 @@ def export_mbe_model(
         dtype=capabilities.dtype,
     )
     metadata = inner.metadata()
-    kind = f"truncated at {truncate} bodies" if truncate else "with MBE outputs"
+    if metadata.name:
+        kind = f"truncated at {truncate} bodies" if truncate else "with MBE outputs"
+        name = f"{metadata.name} ({kind})"
+    else:
+        name = f"{truncate}-body truncated" if truncate else "MBE-wrapped"
     new_metadata = mta.ModelMetadata(
-        name=f"{metadata.name} ({kind})".strip(),
+        name=name,
         description=metadata.description,
         authors=metadata.authors,
         references=metadata.references,
     )
     exported = mta.AtomisticModel(wrapper, new_metadata, new_capabilities)
     output = Path(output)
-    with atomic_path(output) as partial:
-        exported.save(partial, collect_extensions=str(output.parent / "extensions"))
+    # into the extensions folder beside the output, keeping what it holds (the
+    # inner model's own extensions when both models share the folder)
+    with (
+        atomic_path(output) as partial,
+        staged_directory(output.parent / "extensions") as collected,
+        recording_only(needed),
+    ):
+        exported.save(partial, collect_extensions=str(collected))
     return exported
+
+
+def _from_checkpoint(path: Path) -> torch.jit.ScriptModule:
+    """The scripted AtomisticModel of a metatrain checkpoint, as ``mtt export``
+    makes it."""
+    from metatrain.utils.io import load_model as load_checkpoint
+
+    if not path.is_file():
+        raise MBEInputError(f"{path}: checkpoint not found")
+    try:
+        model = load_checkpoint(str(path))
+    except Exception as error:  # metatrain raises many kinds for a bad checkpoint
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise MBEInputError(
+            f"{path}: not a metatrain checkpoint ({first}); run `mtt export` on it first"
+        ) from error
+    if not mta.is_atomistic_model(model):
+        model = model.export()
+    return torch.jit.script(model)

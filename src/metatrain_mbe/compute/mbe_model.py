@@ -106,6 +106,11 @@ class MBEModel(torch.nn.Module):
     ) -> Dict[str, TensorMap]:
         """The inner model's outputs, ``energy`` (possibly truncated) and the
         MBE outputs."""
+        want_orders = self.orders_output in outputs
+        want_truncated = "energy" in outputs and self.truncate > 0
+        if not (want_orders or want_truncated):  # an MD step: the inner model alone
+            return self.evaluator.model(systems, outputs, selected_atoms)
+
         inner: Dict[str, ModelOutput] = {}
         for name, output in outputs.items():
             if name != self.orders_output and not (name == "energy" and self.truncate > 0):
@@ -113,11 +118,6 @@ class MBEModel(torch.nn.Module):
         results: Dict[str, TensorMap] = {}
         if len(inner) > 0:
             results = self.evaluator.model(systems, inner, selected_atoms)
-
-        want_orders = self.orders_output in outputs
-        want_truncated = "energy" in outputs and self.truncate > 0
-        if not (want_orders or want_truncated):
-            return results
 
         largest = 0
         depth = 0

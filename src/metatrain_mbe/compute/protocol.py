@@ -37,6 +37,11 @@ class Evaluator(Protocol):
         unbatched."""
         ...
 
+    @property
+    def batch_size(self) -> int | None:
+        """Sub-clusters per call (at most), None when unbatched."""
+        ...
+
     def evaluate(
         self, parents: list[ase.Atoms], plans: list[SubsetPlan]
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -1,9 +1,11 @@
 """The data sets of a training run, assembled from input files.
 
 Every input file may mix parents, labelled sub-clusters and isolated atoms
-(:func:`~.io.is_parent` decides which is which). :func:`assemble_training_data`
-sorts them, checks their ids, splits the parents (every sub-cluster follows its
-parent), picks the injected sub-cluster sets and lays out the files of the
+(:func:`~.io.is_parent` decides which is which); a file named twice (e.g. as the
+training set and as a sub-cluster file) is read once. :func:`assemble_training_data`
+sorts them, checks their ids and labels (every structure of a data set has a
+finite energy, and finite forces if any), splits the parents (every sub-cluster
+follows its parent), picks the injected sub-cluster sets and lays out the files of the
 metatrain data sets: ``train.xyz`` (parents), ``train_subclusters.xyz`` (the
 injected sets, each repeated ``subcluster_weight`` times), ``train_isolated.xyz``
 (copies of the isolated atoms, when asked) and, per held-out split, ``NAME.xyz``,
@@ -34,6 +36,7 @@ from .io import (
     is_subcluster,
     parent_id,
     read_structures,
+    require_energy,
     source_file,
     staged_directory,
     write_structures,
@@ -47,6 +50,7 @@ __all__ = [
     "InputPools",
     "TrainingData",
     "assemble_training_data",
+    "check_labels",
     "labels_as_fields",
     "parents_to_analyse",
     "with_zero_forces",
@@ -63,6 +67,20 @@ class InputPools:
         self.subclusters: list[ase.Atoms] = []
         self.isolated: list[ase.Atoms] = []
         self.explicit: set[int] = set()
+        self._files: set[Path] = set()
+
+    def read(self, path: str | os.PathLike, explicit_ids: bool = True) -> list[int]:
+        """:meth:`add` the structures of the file ``path``."""
+        self._files.add(Path(path).resolve())
+        return self.add(read_structures(path), explicit_ids)
+
+    def read_labelled(self, path: str | os.PathLike) -> None:
+        """:meth:`add_labelled` the structures of the file ``path``, unless
+        :meth:`read` read it already (it then sorted in its sub-clusters and
+        isolated atoms: one file may hold parents and their sub-clusters)."""
+        if Path(path).resolve() not in self._files:
+            self._files.add(Path(path).resolve())
+            self.add_labelled(read_structures(path))
 
     def _parents_of(self, frames: list[ase.Atoms]) -> list[ase.Atoms]:
         """Keep the sub-clusters and isolated atoms of ``frames``; return the rest."""
@@ -197,12 +215,10 @@ def assemble_training_data(request: DataRequest, source: str = "options") -> Tra
     :raises MBEInputError: for any bad input structure or an empty split.
     """
     pools = InputPools()
-    pools.add(read_structures(request.training_file), explicit_ids=False)
-    explicit = {
-        name: pools.add(read_structures(path)) for name, path in request.held_out_files.items()
-    }
+    pools.read(request.training_file, explicit_ids=False)
+    explicit = {name: pools.read(path) for name, path in request.held_out_files.items()}
     for path in request.subcluster_files:
-        pools.add_labelled(read_structures(path))
+        pools.read_labelled(path)
     all_parents = pools.checked_parents()
 
     sets = subcluster_sets(pools.subclusters, all_parents, request.orders)
@@ -256,6 +272,11 @@ def assemble_training_data(request: DataRequest, source: str = "options") -> Tra
             files[f"{name}_subclusters.xyz"] = _held_out_subclusters(sets, split, name, source)
         if request.isolated_atom_copies:
             files[f"{name}_isolated.xyz"] = isolated
+    check_labels(
+        [atoms for frames in files.values() for atoms in frames],
+        request.energy_key,
+        request.forces_key,
+    )
 
     available = sum(len(s) for s in train_sets.values())
     summary = {
@@ -274,6 +295,14 @@ def assemble_training_data(request: DataRequest, source: str = "options") -> Tra
     }
     by_id = {int(p.info[PARENT_KEY]): p for p in all_parents}
     return TrainingData(files, split, summary, by_id, labelled, pools.isolated, e1)
+
+
+def check_labels(frames: list[ase.Atoms], energy_key: str, forces_key: str) -> None:
+    """Refuse a structure of a data set without a finite energy (eV), or with
+    forces (eV/Å) that are not finite, naming its file and frame."""
+    for atoms in {id(atoms): atoms for atoms in frames}.values():
+        require_energy(atoms, energy_key)
+        get_forces(atoms, forces_key)
 
 
 def _held_out_subclusters(

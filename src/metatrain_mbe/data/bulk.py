@@ -19,6 +19,8 @@ import ase
 import numpy as np
 from ase.units import _amu
 
+from ..errors import MBEInputError
+
 __all__ = ["REGIMES", "density", "hydrogen_bulk"]
 
 #: density (g/cm³), molecular or not, and minimum distances (Å) between
@@ -39,12 +41,19 @@ def density(atoms: ase.Atoms) -> float:
 def hydrogen_bulk(regime: str, n_atoms: int = 64, seed: int = 0) -> ase.Atoms:
     """A random periodic hydrogen frame of ``regime`` ("low" or "high").
 
-    :param n_atoms: number of atoms (even for the molecular regime).
+    :param n_atoms: number of atoms, at least 2 (even for the molecular regime).
     :return: cubic periodic frame with ``info["regime"]``.
+    :raises MBEInputError: for an unknown regime or a bad number of atoms.
     """
+    if regime not in REGIMES:
+        raise MBEInputError(f"--regime: '{regime}' is not one of {', '.join(REGIMES)}")
     settings = REGIMES[regime]
+    if n_atoms < 2:
+        raise MBEInputError(f"--atoms: {n_atoms} atoms per frame; a frame needs at least 2")
     if settings["molecular"] and n_atoms % 2:
-        raise ValueError("the molecular (low density) regime needs an even number of atoms")
+        raise MBEInputError(
+            f"--atoms: {n_atoms} is odd; the molecular (low density) regime packs H2 molecules"
+        )
     rng = np.random.default_rng(seed)
     mass = ase.Atoms("H").get_masses()[0] * _amu * 1e3  # g per atom
     length = (n_atoms * mass / settings["density"] / 1e-24) ** (1 / 3)

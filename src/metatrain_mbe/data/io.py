@@ -7,6 +7,10 @@ without ``mbe_atoms`` nor ``mbe_parent`` is the isolated-atom reference E_1 of
 its species; every other structure is a parent (:func:`is_parent`).
 Energies are in eV and forces in eV/Å, read from the ``energy`` / ``forces``
 results of ase (or the info / arrays keys given).
+
+Every structure read is checked (:func:`check_positions`): finite positions, no
+two atoms closer than :data:`MIN_DISTANCE`. Labels are checked where they are
+read (:func:`get_energy`, :func:`get_forces`): finite numbers of the right shape.
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ __all__ = [
     "ORDER_KEY",
     "PARENT_KEY",
     "SOURCE_KEY",
+    "MIN_DISTANCE",
     "atomic_path",
+    "check_positions",
     "describe",
     "get_energy",
     "get_forces",
@@ -43,6 +49,8 @@ __all__ = [
     "is_subcluster",
     "parent_id",
     "read_structures",
+    "reading_once",
+    "require_energy",
     "source_file",
     "staged_directory",
     "subcluster_atoms",
@@ -57,6 +65,9 @@ SOURCE_KEY = "_source"
 #: default label keys: energy in eV (``info`` or calculator), forces in eV/Å
 ENERGY_KEY = "energy"
 FORCES_KEY = "forces"
+#: smallest distance (Å) between two atoms of a structure: closer atoms (a
+#: duplicated atom, a corrupted file) are refused when a file is read
+MIN_DISTANCE = 0.1
 
 #: info keys that describe labels or MBE bookkeeping, not the structure
 LABEL_KEYS = (ENERGY_KEY, "free_energy", "stress", PARENT_KEY, ATOMS_KEY, ORDER_KEY)
@@ -76,10 +87,16 @@ def read_structures(path: str | os.PathLike) -> list[ase.Atoms]:
 
     Each frame gets ``info[SOURCE_KEY] = "FILE:frame K"`` so that errors can
     name it; :func:`write_structures` drops that key.
+
+    :raises MBEInputError: for a missing, unreadable or empty file, or a frame
+        whose positions :func:`check_positions` refuses.
     """
     path = Path(path)
     if not path.is_file():
         raise MBEInputError(f"{path}: no such file")
+    key = (str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size)
+    if _READ_ONCE is not None and key in _READ_ONCE:
+        return [_copy(atoms, f"{path}:frame {k}") for k, atoms in enumerate(_READ_ONCE[key])]
     try:
         # ase's reader seeks back in the file at every frame; in a compressed
         # file each seek decompresses from the start (quadratic): decompress once
@@ -92,7 +109,84 @@ def read_structures(path: str | os.PathLike) -> list[ase.Atoms]:
         raise MBEInputError(f"{path}: the file holds no structure")
     for k, atoms in enumerate(frames):
         atoms.info[SOURCE_KEY] = f"{path}:frame {k}"
+        check_positions(atoms)
+    if _READ_ONCE is not None:
+        _READ_ONCE[key] = [_copy(atoms, atoms.info[SOURCE_KEY]) for atoms in frames]
     return frames
+
+
+#: frames already read, by (resolved path, modification time, size), while
+#: :func:`reading_once` is active; None outside it
+_READ_ONCE: dict[tuple[str, int, int], list[ase.Atoms]] | None = None
+
+
+@contextlib.contextmanager
+def reading_once():
+    """Within the block, :func:`read_structures` parses and checks each file
+    once: reading it again (same path, modification time and size) returns
+    copies of the frames read first. For work that reads the same inputs
+    several times, such as the plan of a study (every architecture's data
+    preparation, then the shared split); the frames are kept in memory until
+    the block ends."""
+    global _READ_ONCE
+    outer = _READ_ONCE
+    _READ_ONCE = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _READ_ONCE = outer
+
+
+def _copy(atoms: ase.Atoms, source: str) -> ase.Atoms:
+    """A copy of a frame as read, labels (the single-point results) included."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    copy = atoms.copy()
+    if atoms.calc is not None:
+        copy.calc = SinglePointCalculator(copy, **atoms.calc.results)
+    copy.info[SOURCE_KEY] = source
+    return copy
+
+
+def check_positions(atoms: ase.Atoms) -> None:
+    """Refuse non-finite positions and two atoms closer than
+    :data:`MIN_DISTANCE` (minimum image in periodic directions, whose cell
+    vectors must then span them).
+    """
+    finite = np.isfinite(atoms.positions).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite).tolist()
+        raise MBEInputError(
+            f"{describe(atoms)}: field 'positions' is not finite for atoms {_first(bad)}"
+        )
+    if atoms.pbc.any():
+        from ase.neighborlist import neighbor_list
+
+        if np.linalg.matrix_rank(atoms.cell[atoms.pbc], tol=MIN_DISTANCE) < atoms.pbc.sum():
+            raise MBEInputError(
+                f"{describe(atoms)}: field 'cell' is degenerate in a periodic direction "
+                f"(pbc {atoms.pbc.tolist()}, lengths {np.round(atoms.cell.lengths(), 4).tolist()})"
+            )
+
+        first, second, distances = neighbor_list("ijd", atoms, MIN_DISTANCE)
+        close = [(d, i, j) for i, j, d in zip(first, second, distances) if i < j]
+    else:
+        from scipy.spatial import cKDTree
+
+        pairs = cKDTree(atoms.positions).query_pairs(MIN_DISTANCE, output_type="ndarray")
+        close = [(atoms.get_distance(i, j), i, j) for i, j in pairs]
+    if close:
+        distance, i, j = min(close)
+        raise MBEInputError(
+            f"{describe(atoms)}: field 'positions' puts atoms {i} and {j} {distance:.3g} Å "
+            f"apart, closer than {MIN_DISTANCE} Å ({len(close)} such pairs)"
+        )
+
+
+def _first(indices: list[int], shown: int = 8) -> str:
+    """``indices`` for a message, the first ``shown`` of them."""
+    more = f" and {len(indices) - shown} more" if len(indices) > shown else ""
+    return f"{indices[:shown]}{more}"
 
 
 def write_structures(path: str | os.PathLike, frames: list[ase.Atoms]) -> None:
@@ -188,52 +282,91 @@ def _label(atoms: ase.Atoms, key: str, stored: dict):
 
 
 def get_energy(atoms: ase.Atoms, key: str = ENERGY_KEY) -> float | None:
-    """The labelled energy (eV), or None when the structure has none."""
+    """The labelled energy (eV), or None when the structure has none.
+
+    :raises MBEInputError: for a value that is not a finite number.
+    """
     value = _label(atoms, key, atoms.info)
     if value is None:
         return None
     try:
-        return float(value)
+        energy = float(value)
     except (TypeError, ValueError) as error:
         raise MBEInputError(f"{describe(atoms)}: field '{key}' is not a number") from error
+    if not np.isfinite(energy):
+        raise MBEInputError(f"{describe(atoms)}: field '{key}' is {energy}")
+    return energy
+
+
+def require_energy(atoms: ase.Atoms, key: str = ENERGY_KEY) -> float:
+    """The labelled energy (eV) of a structure that must have one."""
+    energy = get_energy(atoms, key)
+    if energy is None:
+        raise MBEInputError(f"{describe(atoms)}: field '{key}' is missing")
+    return energy
 
 
 def get_forces(atoms: ase.Atoms, key: str = FORCES_KEY) -> np.ndarray | None:
-    """The labelled forces (eV/Å, shape ``(n_atoms, 3)``), or None."""
+    """The labelled forces (eV/Å, shape ``(n_atoms, 3)``), or None.
+
+    :raises MBEInputError: for a wrong shape or a value that is not finite.
+    """
     value = _label(atoms, key, atoms.arrays)
     if value is None:
         return None
-    value = np.asarray(value, dtype=np.float64)
+    try:
+        value = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise MBEInputError(f"{describe(atoms)}: field '{key}' is not numbers") from error
     if value.shape != (len(atoms), 3):
         raise MBEInputError(
             f"{describe(atoms)}: field '{key}' has shape {value.shape}, expected ({len(atoms)}, 3)"
         )
+    finite = np.isfinite(value).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite).tolist()
+        raise MBEInputError(
+            f"{describe(atoms)}: field '{key}' is not finite for atoms {_first(bad)}"
+        )
     return value
+
+
+def _whole(value) -> int:
+    """``value`` as an int; ValueError unless it is a whole number (1.5, True, "3")."""
+    if isinstance(value, (bool, np.bool_, str)):
+        raise ValueError(value)
+    number = int(value)
+    if number != value:
+        raise ValueError(value)
+    return number
 
 
 def parent_id(atoms: ase.Atoms) -> int:
     """The ``mbe_parent`` id of a structure, or a one-line error naming it."""
     if PARENT_KEY not in atoms.info:
         raise MBEInputError(f"{describe(atoms)}: field '{PARENT_KEY}' is missing")
+    value = atoms.info[PARENT_KEY]
     try:
-        return int(atoms.info[PARENT_KEY])
+        return _whole(value)
     except (TypeError, ValueError) as error:
-        raise MBEInputError(f"{describe(atoms)}: field '{PARENT_KEY}' is not an integer") from error
+        raise MBEInputError(
+            f"{describe(atoms)}: field '{PARENT_KEY}' is not an integer (got {value})"
+        ) from error
 
 
 def subcluster_atoms(atoms: ase.Atoms) -> list[int]:
     """The parent atom indices of a sub-cluster (``info["mbe_atoms"]``)."""
     raw = np.atleast_1d(np.asarray(atoms.info[ATOMS_KEY]))
     try:
-        indices = [int(x) for x in raw]
+        indices = [_whole(x) for x in raw]
     except (TypeError, ValueError) as error:
         raise MBEInputError(
             f"{describe(atoms)}: field '{ATOMS_KEY}' is not a list of integers"
         ) from error
-    if len(indices) != len(atoms) or indices != sorted(set(indices)):
+    if len(indices) != len(atoms) or indices != sorted(set(indices)) or min(indices, default=0) < 0:
         raise MBEInputError(
             f"{describe(atoms)}: field '{ATOMS_KEY}' must list {len(atoms)} distinct "
-            "ascending atom indices"
+            "ascending atom indices >= 0"
         )
     return indices
 

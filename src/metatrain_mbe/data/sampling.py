@@ -17,7 +17,7 @@ import ase
 import numpy as np
 
 from ..errors import MBEInputError
-from .io import PARENT_KEY, describe
+from .io import PARENT_KEY, describe, source_file
 
 __all__ = ["PROTOCOLS", "sample_clusters"]
 
@@ -68,30 +68,50 @@ def sample_clusters(
     so no cluster appears twice, e.g. across training and test splits).
 
     :param protocol: ``"nearest"`` or ``"pairs"`` (see module doc).
+    :param size: atoms per cluster, at least 2 and at most the atoms of a frame.
+    :param count: number of clusters, at least 1; each (frame, first atom)
+        gives one cluster, so the frames must have ``count`` atoms in all.
     :param first_id: ``mbe_parent`` id of the first cluster (ids are consecutive).
+    :raises MBEInputError: for a bad protocol, size or count, a frame that is
+        not periodic, or frames that hold fewer than ``count`` distinct clusters
+        (as soon as every atom of every frame was drawn).
     """
     if protocol not in PROTOCOLS:
         raise MBEInputError(f"--protocol: '{protocol}' is not one of {', '.join(PROTOCOLS)}")
+    if size < 2:
+        raise MBEInputError(f"--size: {size} atoms; a cluster has at least 2")
+    if count < 1:
+        raise MBEInputError(f"--count: {count}; sample at least 1 cluster")
     for frame in frames:
         if not np.all(frame.pbc):
             raise MBEInputError(f"{describe(frame)}: field 'pbc' must be periodic in 3D")
         if len(frame) < size:
             raise MBEInputError(f"{describe(frame)}: {len(frame)} atoms, fewer than --size {size}")
+    starts = sum(len(frame) for frame in frames)
+    if count > starts:
+        raise MBEInputError(
+            f"--count: {count} clusters but the {len(frames)} frames of "
+            f"{source_file(frames)} have {starts} atoms to start one from; give more or "
+            "larger frames"
+        )
     choose = _nearest if protocol == "nearest" else _pairs
     rng = np.random.default_rng(seed)
     clusters: list[ase.Atoms] = []
     seen: set[tuple[int, frozenset[int]]] = set()
-    attempts = 0
+    drawn: set[tuple[int, int]] = set()
     while len(clusters) < count:
-        attempts += 1
-        if attempts > 100 * count:
+        if len(drawn) == starts:
             raise MBEInputError(
-                f"{describe(frames[0])}: only {len(clusters)} distinct clusters found; "
-                "give more or larger frames"
+                f"--count: {count} clusters but the {len(frames)} frames of "
+                f"{source_file(frames)} give only {len(clusters)} distinct ones; give more "
+                "or larger frames"
             )
         index = int(rng.integers(len(frames)))
         frame = frames[index]
         centre = int(rng.integers(len(frame)))
+        if (index, centre) in drawn:
+            continue
+        drawn.add((index, centre))
         atoms = choose(frame, centre, size)
         if (index, frozenset(atoms)) in seen:
             continue

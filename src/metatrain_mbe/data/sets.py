@@ -29,16 +29,23 @@ from .io import (
     FORCES_KEY,
     PARENT_KEY,
     describe,
-    get_energy,
     get_forces,
     is_parent,
     is_subcluster,
     parent_id,
+    require_energy,
     subcluster_atoms,
 )
 from .subclusters import assign_parent_ids, check_cluster
 
-__all__ = ["SubclusterSet", "check_geometry", "collect_sets", "parse_e1", "resolve_e1"]
+__all__ = [
+    "SubclusterSet",
+    "check_e1",
+    "check_geometry",
+    "collect_sets",
+    "parse_e1",
+    "resolve_e1",
+]
 
 #: Largest distance (Å) between a sub-cluster atom and the same atom of its
 #: parent (after removing a rigid translation) accepted as "the same geometry".
@@ -73,6 +80,23 @@ class SubclusterSet:
         )
 
 
+def check_e1(e1: dict[str, float]) -> dict[str, float]:
+    """Refuse isolated-atom energies (eV by symbol) with an unknown chemical
+    symbol or a non-finite value (ValueError naming the entry).
+
+    >>> check_e1({"Xx": 1.0})
+    Traceback (most recent call last):
+    ...
+    ValueError: 'Xx' is not a chemical symbol
+    """
+    for symbol, energy in e1.items():
+        if symbol not in atomic_numbers or symbol == "X":
+            raise ValueError(f"'{symbol}' is not a chemical symbol")
+        if not math.isfinite(energy):
+            raise ValueError(f"{symbol}={energy} is not a finite energy (eV)")
+    return e1
+
+
 def parse_e1(items: list[str] | None) -> dict[str, float]:
     """Parse ``--e1 H=-13.6 O=-2041.3`` into ``{"H": -13.6, ...}`` (eV).
 
@@ -83,16 +107,15 @@ def parse_e1(items: list[str] | None) -> dict[str, float]:
     for item in items or []:
         symbol, _, value = item.partition("=")
         try:
-            if symbol not in atomic_numbers:
-                raise ValueError
             e1[symbol] = float(value)
         except ValueError as error:
             raise MBEInputError(
                 f"--e1: '{item}' is not SYMBOL=ENERGY (eV), e.g. H=-12.44"
             ) from error
-        if not math.isfinite(e1[symbol]):
-            raise MBEInputError(f"--e1: '{item}' is not a finite energy")
-    return e1
+    try:
+        return check_e1(e1)
+    except ValueError as error:
+        raise MBEInputError(f"--e1: {error}") from error
 
 
 def resolve_e1(
@@ -109,7 +132,7 @@ def resolve_e1(
         if len(atoms) != 1:
             continue
         symbol = atoms.get_chemical_symbols()[0]
-        energy = _checked_energy(atoms, energy_key)
+        energy = require_energy(atoms, energy_key)
         if symbol in found and abs(found[symbol][0] - energy) > 1e-6:
             raise MBEInputError(
                 f"{describe(atoms)}: field '{energy_key}'={energy} disagrees with the "
@@ -119,22 +142,6 @@ def resolve_e1(
     for symbol, (energy, _) in found.items():
         e1.setdefault(symbol, energy)
     return e1
-
-
-def _checked_energy(atoms: ase.Atoms, key: str) -> float:
-    energy = get_energy(atoms, key)
-    if energy is None:
-        raise MBEInputError(f"{describe(atoms)}: field '{key}' is missing")
-    if not math.isfinite(energy):
-        raise MBEInputError(f"{describe(atoms)}: field '{key}' is {energy}")
-    return energy
-
-
-def _checked_forces(atoms: ase.Atoms, key: str) -> np.ndarray | None:
-    forces = get_forces(atoms, key)
-    if forces is not None and not np.all(np.isfinite(forces)):
-        raise MBEInputError(f"{describe(atoms)}: field '{key}' holds NaN or inf")
-    return forces
 
 
 def collect_sets(
@@ -248,17 +255,17 @@ def _labelled_set(parent, members, e1, max_order, max_atoms, energy_key, forces_
     # single atoms: the parent's own order-1 labels where given, else E_1
     singles = [1 << i for i in range(n)]
     symbols = parent.get_chemical_symbols()
-    labelled = {m: _checked_energy(members[m], energy_key) for m in singles if m in members}
+    labelled = {m: require_energy(members[m], energy_key) for m in singles if m in members}
     energies = torch.zeros(plan.n_subsets, dtype=torch.float64)
     energies[plan.index(torch.tensor(singles))] = torch.tensor(
         [labelled.get(1 << i, e1[symbols[i]]) for i in range(n)], dtype=torch.float64
     )
     rows = plan.index(torch.tensor(needed, dtype=torch.int64))
     energies[rows] = torch.tensor(
-        [_checked_energy(members[m], energy_key) for m in needed], dtype=torch.float64
+        [require_energy(members[m], energy_key) for m in needed], dtype=torch.float64
     )
 
-    forces = [_checked_forces(members[m], forces_key) for m in needed]
+    forces = [get_forces(members[m], forces_key) for m in needed]
     have = [f is not None for f in forces]
     if any(have) and not all(have):
         lacking = members[needed[have.index(False)]]

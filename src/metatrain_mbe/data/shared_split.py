@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import MBEInputError
 from .assembly import InputPools, labels_as_fields
-from .io import atomic_path, parent_id, read_structures, write_structures
+from .io import atomic_path, parent_id, write_structures
 from .splitting import split_parents
 
 __all__ = ["write_shared_split"]
@@ -51,9 +51,9 @@ def write_shared_split(
         holds the split of other parents, fractions or seed.
     """
     pools = InputPools()
-    pools.add(read_structures(parents_file), explicit_ids=False)
+    pools.read(parents_file, explicit_ids=False)
     for path in subcluster_files:
-        pools.add_labelled(read_structures(path))
+        pools.read_labelled(path)
     parents = pools.checked_parents()
     labelled = {parent_id(a) for a in pools.subclusters}
     split = split_parents(parents, fractions, seed=seed, stratify_by=stratify_by, labelled=labelled)

@@ -11,14 +11,17 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import ase
 import numpy as np
 
 from ..errors import MBEInputError
-from .io import ATOMS_KEY, LABEL_KEYS, ORDER_KEY, PARENT_KEY, describe
+from ..expansion import DEFAULT_MAX_ATOMS
+from .io import ATOMS_KEY, LABEL_KEYS, ORDER_KEY, PARENT_KEY, describe, parent_id
 
 __all__ = [
+    "MAX_SUBCLUSTERS",
     "assign_parent_ids",
     "check_cluster",
     "enumerate_subclusters",
@@ -26,6 +29,11 @@ __all__ = [
     "parse_orders",
     "parse_ranges",
 ]
+
+#: most sub-clusters :func:`enumerate_subclusters` writes in one call: every
+#: sub-cluster of a parent of ``DEFAULT_MAX_ATOMS`` atoms (the largest one
+#: ``mtt-mbe analyze`` expands completely); each is an ase structure in memory
+MAX_SUBCLUSTERS = 2**DEFAULT_MAX_ATOMS
 
 
 def check_cluster(atoms: ase.Atoms) -> None:
@@ -51,12 +59,8 @@ def assign_parent_ids(parents: list[ase.Atoms]) -> list[ase.Atoms]:
                 f"{describe(atoms)}: field '{ATOMS_KEY}' marks a sub-cluster, "
                 "expected a parent cluster"
             )
-        try:
-            pid = int(atoms.info.setdefault(PARENT_KEY, k))
-        except (TypeError, ValueError) as error:
-            raise MBEInputError(
-                f"{describe(atoms)}: field '{PARENT_KEY}' is not an integer"
-            ) from error
+        atoms.info.setdefault(PARENT_KEY, k)
+        pid = parent_id(atoms)
         if pid in seen:
             raise MBEInputError(
                 f"{describe(atoms)}: field '{PARENT_KEY}'={pid} is also used by "
@@ -108,7 +112,20 @@ def enumerate_subclusters(
         keeps the parent's positions, species and non-label info keys (such as a
         density ``regime``), and carries ``mbe_parent``, ``mbe_atoms`` and
         ``mbe_order``. Energies and forces are not copied.
+    :raises MBEInputError: before building any, when there would be more than
+        :data:`MAX_SUBCLUSTERS`.
     """
+    counts = [
+        sum(math.comb(len(p), m) for m in (orders if orders is not None else range(2, len(p))))
+        for p in parents
+    ]
+    if sum(counts) > MAX_SUBCLUSTERS:
+        largest = parents[counts.index(max(counts))]
+        raise MBEInputError(
+            f"{describe(largest)}: {len(largest)} atoms, {max(counts)} sub-clusters; "
+            f"{len(parents)} parents give {sum(counts)}, more than the {MAX_SUBCLUSTERS} "
+            f"(2^{DEFAULT_MAX_ATOMS}) enumerated at once; choose smaller orders or fewer parents"
+        )
     subclusters = []
     for parent in parents:
         n = len(parent)

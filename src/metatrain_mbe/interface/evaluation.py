@@ -7,15 +7,18 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import logging
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..analysis import AnalysisSettings, make_evaluator
 from ..compute.evaluator import load_model
 from ..data import read_structures
-from ..data.io import ENERGY_KEY, FORCES_KEY
-from ..data.set_specs import label_keys, rewrite_paths
+from ..data.io import ENERGY_KEY, FORCES_KEY, describe
+from ..data.set_specs import PATH_KEYS, label_keys, rewrite_paths
+from ..errors import MBEInputError
 from .model_analysis import analyze_model
 from .options import EvalOptions
 
@@ -39,7 +42,9 @@ def evaluate_with_mbe(
     """Evaluate an exported model with metatrain and write its MBE reports.
 
     :param path: exported model (``model.pt``).
-    :param options: ``mtt eval`` options (no ``mbe:`` section), as plain data.
+    :param options: ``mtt eval`` options (no ``mbe:`` section), as plain data;
+        relative file names are read from the working directory, as ``mtt eval``
+        reads them.
     :param mbe: the validated ``mbe:`` section (default: all defaults).
     :param output: predictions file of ``mtt eval``; the reports go to ``mbe/``
         beside it unless ``mbe.output`` says otherwise (``mbe_K/`` per set when
@@ -50,15 +55,27 @@ def evaluate_with_mbe(
     :return: each report (the content of its ``report.json``) by directory.
     """
     from metatrain.cli.eval import eval_model
+    from metatrain.utils.logging import ROOT_LOGGER, setup_logging
     from metatrain.utils.omegaconf import expand_dataset_config
     from omegaconf import OmegaConf
 
     mbe = mbe or EvalOptions()
+    _check_files(options)
     model = load_model(Path(path), None if extensions is None else Path(extensions))
+    datasets = OmegaConf.to_container(
+        expand_dataset_config(OmegaConf.create(options)), resolve=True
+    )
+    assert isinstance(datasets, list)
+    systems = [read_structures(dataset["systems"]["read_from"]) for dataset in datasets]
+    _check_types(model, [atoms for frames in systems for atoms in frames])
     predictions = Path(output).absolute()
-    predictions.parent.mkdir(parents=True, exist_ok=True)
     resolved = OmegaConf.create(rewrite_paths(copy.deepcopy(options), _absolute))
-    with _working_directory(predictions.parent):  # mtt eval writes into it
+    # mtt eval writes into the predictions' directory; its metrics (RMSE, MAE) are logged
+    with (
+        _removed_on_error(predictions.parent),
+        _working_directory(predictions.parent),
+        setup_logging(ROOT_LOGGER, level=logging.INFO),
+    ):
         eval_model(
             model,
             resolved,
@@ -78,27 +95,71 @@ def evaluate_with_mbe(
         batch_layout=mbe.batch_layout,
     )
     evaluator = make_evaluator(model, settings, device=device)
-    datasets = OmegaConf.to_container(
-        expand_dataset_config(OmegaConf.create(options)), resolve=True
-    )
-    assert isinstance(datasets, list)
     base = Path(mbe.output or Path(output).parent / "mbe")
     training_frames = None if mbe.training_set is None else read_structures(mbe.training_set)
     reports = {}
-    for k, dataset in enumerate(datasets):
+    for k, (dataset, frames) in enumerate(zip(datasets, systems, strict=True)):
         directory = base if len(datasets) == 1 else base.with_name(f"{base.name}_{k}")
         if (dataset.get("targets") or {}).get("energy"):
             keys = label_keys(dataset)
             settings = dataclasses.replace(settings, energy_key=keys[0], forces_key=keys[1])
         reports[directory] = analyze_model(
             evaluator,
-            read_structures(dataset["systems"]["read_from"]),
+            frames,
             directory,
             settings,
             parent_ids=mbe.parents or None,
             training_frames=training_frames,
         )
     return reports
+
+
+def _check_types(model, frames: list) -> None:
+    """Refuse, before ``mtt eval`` runs, a structure with atomic types the
+    model was not trained on."""
+    known = set(model.capabilities().atomic_types)
+    for atoms in frames:
+        unknown = set(atoms.numbers.tolist()) - known
+        if unknown:
+            raise MBEInputError(
+                f"{describe(atoms)}: atomic types {sorted(unknown)} are not supported by "
+                f"the model (it knows {sorted(known)})"
+            )
+
+
+def _check_files(spec, field: str = "") -> None:
+    """Raise :class:`MBEInputError` for the first file named in the options
+    (``systems``, ``read_from``, at any depth) that does not exist."""
+    if isinstance(spec, list):
+        for k, item in enumerate(spec):
+            _check_files(item, f"{field}[{k}]")
+    elif isinstance(spec, dict):
+        for key, value in spec.items():
+            name = f"{field}.{key}" if field else str(key)
+            if key in PATH_KEYS and isinstance(value, str):
+                if not Path(value).is_file():
+                    raise MBEInputError(
+                        f"{value}: file not found (options field {name}; relative to {Path.cwd()})"
+                    )
+            else:
+                _check_files(value, name)
+
+
+@contextlib.contextmanager
+def _removed_on_error(directory: Path) -> Iterator[None]:
+    """Create ``directory`` (and missing parents) for the body; if the body
+    fails, remove what was created."""
+    created = directory
+    while not created.parent.exists():
+        created = created.parent
+    fresh = not directory.exists()
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        if fresh:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
 
 
 @contextlib.contextmanager

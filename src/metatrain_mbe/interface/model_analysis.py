@@ -4,6 +4,7 @@ with figures and a chemiscope view, written all at once."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import ase
@@ -18,7 +19,7 @@ from ..analysis import (
     write_terms,
 )
 from ..data.assembly import parents_to_analyse
-from ..data.io import staged_directory
+from ..data.io import source_file, staged_directory
 from .report import write_extras
 
 __all__ = ["analyze_model"]
@@ -58,6 +59,7 @@ def analyze_model(
     evaluator = make_evaluator(model, settings, extensions, device)
     results = model_results(evaluator, parents, settings, references)
     report = build_report(results, evaluator, e1, settings, training_frames)
+    report["source"] = {"model": _model_name(model), "data": Path(source_file(frames)).name}
     with staged_directory(output) as stage:
         write_terms(stage / "model", [r.terms for r in results])
         labelled = [r.reference.terms() for r in results if r.reference is not None]
@@ -67,3 +69,10 @@ def analyze_model(
         write_report(stage / "report.json", report)
     LOGGER.info("wrote the MBE analysis of %d parents to %s", len(results), output)
     return report
+
+
+def _model_name(model) -> str:
+    """The model's file name, or its type for a loaded model or calculator."""
+    if isinstance(model, (str, os.PathLike)):
+        return Path(model).name
+    return type(model).__name__

@@ -15,11 +15,19 @@ these declarations. A bad value or an unknown key is a one-line
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from ..compute.evaluator import BATCH_LAYOUTS, DEFAULT_BATCH_SIZE
+from ..data.sets import check_e1
 from ..data.subclusters import parse_orders
 from ..errors import MBEInputError
 from ..expansion import DEFAULT_MAX_ATOMS
@@ -33,6 +41,9 @@ __all__ = [
     "options_table",
     "parse_options",
 ]
+
+#: isolated-atom energies in eV by chemical symbol, finite
+E1 = Annotated[dict[str, float], AfterValidator(check_e1)]
 
 
 class ReportOptions(BaseModel):
@@ -63,14 +74,15 @@ class ReportOptions(BaseModel):
     batch_size: int = Field(
         DEFAULT_BATCH_SIZE,
         ge=1,
-        description="largest number of sub-clusters per model call (the memory knob)",
+        description="largest number of sub-clusters per model call (the memory knob; on a "
+        "CPU, calls hold at most 256, which run faster there)",
     )
     batch_layout: str = Field(
         "auto",
         description=(
             "sub-clusters of a model call as fragments of one System (`fragments`), one "
-            "System each (`systems`), or the faster of the two, timed on the first call "
-            "(`auto`)"
+            "System each (`systems`), or the faster of the two, timed by a probe on the "
+            "first calls of the run, on sub-clusters it needs anyway (`auto`)"
         ),
     )
 
@@ -98,7 +110,7 @@ class AnalysisOptions(ReportOptions):
 class EvalOptions(ReportOptions):
     """The ``mbe:`` section of ``mtt-mbe eval`` options."""
 
-    e1: dict[str, float] = Field(
+    e1: E1 = Field(
         default_factory=dict,
         description="isolated-atom energies in eV by symbol (default: labelled single atoms)",
     )
@@ -181,11 +193,11 @@ class MBEOptions(BaseModel):
         ge=1,
         description=(
             "copies of each labelled isolated atom in the isolated-atom training set "
-            "(`train_isolated.xyz`; validation and test get one copy); default: 10 batches "
+            "(`train_isolated.xyz`; validation and test get one copy); default: 20 batches "
             "when `fix_e1` needs the set, else no set"
         ),
     )
-    e1: dict[str, float] = Field(
+    e1: E1 = Field(
         default_factory=dict,
         description="isolated-atom energies in eV by symbol (default: labelled single atoms)",
     )

@@ -38,7 +38,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..analysis.study import aggregate, findings, run_record
-from ..data.io import atomic_path
+from ..data.io import atomic_path, reading_once
 from ..data.set_specs import replacing, rewrite_paths, single_set
 from ..data.shared_split import write_shared_split
 from ..errors import MBEInputError
@@ -165,7 +165,11 @@ def plan_study(
 
     :raises MBEInputError: for a bad study, options file or input structure.
     """
-    output = Path(output).absolute()
+    with reading_once():  # every architecture's preparation and the split read the same files
+        return _plan(study, Path(output).absolute(), source)
+
+
+def _plan(study: StudyOptions, output: Path, source: str) -> list[RunSpec]:
     for path in study.evaluation:
         if not Path(path).is_file():
             raise MBEInputError(f"{source}: evaluation: {path}: no such file")
@@ -330,8 +334,10 @@ def execute_run(spec: RunSpec | dict) -> dict:
                     "error": f"`mtt-mbe {' '.join(command)}` failed "
                     f"(exit {done.returncode}); see {directory / 'run.log'}",
                 }
+    trained = time.perf_counter()
     record = run_record(_identity(spec), directory)
     record["wall_s"] = time.perf_counter() - start
+    record["timings_s"] = {"commands": trained - start, "record": time.perf_counter() - trained}
     with atomic_path(record_file) as tmp:
         Path(tmp).write_text(json.dumps(record, indent=1) + "\n")
     return record
@@ -368,7 +374,9 @@ def run_study(
     from .report.study import write_study_report
 
     output = Path(output).absolute()
+    start = time.perf_counter()
     runs = plan_study(study, output, source)
+    planned = time.perf_counter()
     records = list(
         map_tasks(
             execute_run,
@@ -392,9 +400,15 @@ def run_study(
         "findings": {group: findings(points, group) for group in groups} if points else {},
         "group_by": group_by,
     }
+    ran = time.perf_counter()
+    write_study_report(output, result)
+    result["timings_s"] = {
+        "plan": planned - start,
+        "runs": ran - planned,
+        "report": time.perf_counter() - ran,
+    }
     with atomic_path(output / "study.json") as tmp:
         Path(tmp).write_text(json.dumps(result, indent=1) + "\n")
-    write_study_report(output, result)
     failed = [r for r in records if "error" in r]
     if failed:
         raise MBEInputError(f"{len(failed)} run(s) failed, first: {failed[0]['error']}")

@@ -75,7 +75,7 @@ E1_SETTINGS: dict[str, tuple[tuple[str, ...], Any]] = {
 }
 
 #: batches of isolated atoms per epoch when an architecture learns E_1 from data
-ISOLATED_ATOM_BATCHES = 10
+ISOLATED_ATOM_BATCHES = 20
 
 
 @dataclass(frozen=True)

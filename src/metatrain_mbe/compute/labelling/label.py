@@ -3,7 +3,9 @@
 :func:`label_structures` computes every structure not yet in the
 :class:`~.store.LabelStore` (each distinct structure once), commits each result
 as it arrives, and returns the structures labelled with energies (eV) and forces
-(eV/Å), and those that failed with their error.
+(eV/Å), and those that failed with their error. It checks the calculator before
+touching the store, and holds the store's lock while it works (one run at a
+time per store, see :mod:`.store`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ...data.io import describe
 from ...errors import MBEInputError
 from ..tasks import map_tasks
-from .executor import compute_label, one_thread
+from .executor import check_calculator, compute_label, one_thread
 from .store import LabelStore, calculator_description, structure_key
 
 __all__ = ["LabelOutcome", "label_structures"]
@@ -63,8 +65,11 @@ def label_structures(
     :param retry_failed: compute again the structures that failed before.
     :param progress: called with a one-line message before computing; a
         progress bar is shown when given.
-    :raises MBEInputError: for a periodic structure given to PySCF.
+    :raises MBEInputError: for a calculator or keywords that
+        :func:`~.executor.check_calculator` refuses, a periodic structure given to
+        PySCF, or a store that another run is using.
     """
+    check_calculator(calculator, kwargs)
     if calculator == "pyscf":
         for atoms in frames:
             if np.any(atoms.pbc):
@@ -73,33 +78,34 @@ def label_structures(
                 )
     description = calculator_description(calculator, kwargs)
     keys = [structure_key(atoms, description) for atoms in frames]
-    stored = store.entries()
-    todo: dict[str, ase.Atoms] = {}
-    for key, atoms in zip(keys, frames):
-        known = stored.get(key)
-        if key not in todo and (known is None or (known["status"] != "ok" and retry_failed)):
-            todo[key] = atoms
-    if progress is not None:
-        progress(
-            f"{len(frames)} structures, {len(set(keys))} distinct, {len(todo)} to compute; "
-            f"store {store.describe()}"
+    with store.lock():
+        stored = store.entries()
+        todo: dict[str, ase.Atoms] = {}
+        for key, atoms in zip(keys, frames):
+            known = stored.get(key)
+            if key not in todo and (known is None or (known["status"] != "ok" and retry_failed)):
+                todo[key] = atoms
+        if progress is not None:
+            progress(
+                f"{len(frames)} structures, {len(set(keys))} distinct, {len(todo)} to compute; "
+                f"store {store.describe()}"
+            )
+        tasks = [
+            (key, a.numbers.tolist(), a.positions.tolist(), calculator, kwargs)
+            for key, a in todo.items()
+        ]
+        results = map_tasks(
+            compute_label,
+            tasks,
+            workers=workers,
+            scheduler=scheduler,
+            progress=progress is not None,
+            description="label",
+            initializer=one_thread,
         )
-    tasks = [
-        (key, a.numbers.tolist(), a.positions.tolist(), calculator, kwargs)
-        for key, a in todo.items()
-    ]
-    results = map_tasks(
-        compute_label,
-        tasks,
-        workers=workers,
-        scheduler=scheduler,
-        progress=progress is not None,
-        description="label",
-        initializer=one_thread,
-    )
-    with contextlib.closing(results):
-        for key, result in results:
-            store.put(key, todo[key], result)
+        with contextlib.closing(results):
+            for key, result in results:
+                store.put(key, todo[key], result)
 
     stored = store.entries()
     outcome = LabelOutcome(distinct=len(set(keys)), computed=len(tasks))

@@ -117,9 +117,8 @@ class PySCFCalculator(Calculator):
         conv_tol: float = 1e-9,
         max_cycle: int = 100,
         fix_spin: bool = False,
-        **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__()
         self.settings = dict(
             xc=xc,
             basis=basis,

@@ -5,18 +5,28 @@ positions (rounded to 1e-8 Å) and the calculator's description, so the same
 structure labelled with the same settings is computed once, and a killed run
 finds every result it had committed. Each result is committed as soon as it
 arrives.
+
+One labelling run at a time works on a store: :meth:`LabelStore.lock` holds
+the file ``STORE.running`` (the process id and host of the run; ase.db itself
+takes ``STORE.lock`` for each write) and refuses a second run while the first
+is alive; the file of a run that was killed (its process is gone) is taken over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import socket
 from pathlib import Path
 
 import ase
 import ase.db
 import numpy as np
 from ase.calculators.singlepoint import SinglePointCalculator
+
+from ...errors import MBEInputError
 
 __all__ = ["LabelStore", "calculator_description", "structure_key"]
 
@@ -44,19 +54,36 @@ def _stored(key: str) -> str:
 class LabelStore:
     """Labels by structure key, in an ase.db SQLite file.
 
-    :param path: database file (created when missing).
+    :param path: database file (created by the first :meth:`put`).
+    :raises MBEInputError: when ``path`` exists and is not a label store.
     """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = ase.db.connect(str(self.path), type="db", append=True)
+        if self.path.exists():
+            try:
+                rows = list(self.db.select(limit=1))
+            except Exception as error:  # sqlite3 and ase.db raise several types
+                raise self._not_a_store(" ".join(str(error).split())) from error
+            for row in rows:
+                self._check_row(row)
+
+    def _not_a_store(self, reason: str) -> MBEInputError:
+        return MBEInputError(f"{self.path}: not a label store of `mtt-mbe label` ({reason})")
+
+    def _check_row(self, row) -> None:
+        if not isinstance(row.get("key"), str) or row.get("status") not in ("ok", "failed"):
+            raise self._not_a_store(f"row {row.id} has no key and status")
 
     def entries(self) -> dict[str, dict]:
         """Every stored row, labelled (``status`` ``"ok"``) or failed:
         ``{key: {"status", "energy", "forces", "error"}}`` (eV, eV/Å)."""
+        if not self.path.exists():
+            return {}
         rows = {}
         for row in self.db.select():
+            self._check_row(row)
             entry = {"status": row.status, "error": row.get("error", "")}
             if row.status == "ok":
                 entry["energy"] = row.energy
@@ -66,6 +93,7 @@ class LabelStore:
 
     def put(self, key: str, atoms: ase.Atoms, result: dict) -> None:
         """Commit one result: ``{"energy", "forces", "strategy"}`` or ``{"error"}``."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         atoms = ase.Atoms(numbers=atoms.numbers, positions=atoms.positions)
         existing = [row.id for row in self.db.select(key=_stored(key))]
         if existing:
@@ -80,7 +108,58 @@ class LabelStore:
 
     def describe(self) -> str:
         """A one-line description (for messages)."""
-        return f"{self.path} ({self.db.count()} structures)"
+        count = self.db.count() if self.path.exists() else 0
+        return f"{self.path} ({count} structures)"
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the store's lock file while labelling (see the module doc).
+
+        :raises MBEInputError: while another live run holds it.
+        """
+        lock = self.path.with_name(f"{self.path.name}.running")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(2):
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                break
+            except FileExistsError:
+                if attempt or not _abandoned(lock):
+                    owner = _read(lock) or "unknown"
+                    raise MBEInputError(
+                        f"{self.path}: in use by another labelling run (process and host: "
+                        f"{owner}; lock file {lock}); wait for it to end, or delete the lock "
+                        "file if that run is gone"
+                    ) from None
+                lock.unlink(missing_ok=True)  # a killed run's: taken over
+        os.write(fd, f"{os.getpid()} {socket.gethostname()}".encode())
+        os.close(fd)
+        try:
+            yield self
+        finally:
+            lock.unlink(missing_ok=True)
+
+
+def _read(lock: Path) -> str:
+    """The content of a lock file ("" when it is gone)."""
+    try:
+        return lock.read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def _abandoned(lock: Path) -> bool:
+    """Whether ``lock`` names a process of this host that no longer runs."""
+    try:
+        pid, host = _read(lock).split()
+        if host != socket.gethostname():
+            return False
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError):  # another host's, half-written, or alive but not ours
+        return False
+    return False
 
 
 def calculator_description(name: str, kwargs: dict) -> str:

@@ -4,20 +4,20 @@ with ``--model``, of a trained model's predictions on the parents."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from ...analysis import (
-    ALL,
-    AnalysisSettings,
-    reference_terms,
-    statistics_section,
-    write_report,
-    write_terms,
+from .arguments import (
+    Constant,
+    add_output,
+    at_least,
+    check_device,
+    device,
+    model_file,
+    structures_file,
 )
-from ...compute.evaluator import BATCH_LAYOUTS, DEFAULT_BATCH_SIZE
-from ...data import parse_e1, read_structures
-from ...data.io import ENERGY_KEY, FORCES_KEY, staged_directory
-from ...expansion import DEFAULT_MAX_ATOMS
-from ..model_analysis import analyze_model
+
+if TYPE_CHECKING:
+    from ...analysis import AnalysisSettings
 
 
 def add_parser(subparsers) -> None:
@@ -27,15 +27,21 @@ def add_parser(subparsers) -> None:
         help="many-body expansion of labelled clusters",
         description=(
             "Group labelled sub-clusters per parent, compute V(S) for every sub-cluster "
-            "and write DIR/reference/mbe_energy.mts, DIR/reference/mbe_summary.mts and "
-            "DIR/report.json (per-order mean and standard deviation over parents). "
-            "With --model, also evaluate every sub-cluster of the parents with the model "
-            "and write DIR/model/*.mts, DIR/report.md, figures and a chemiscope view."
+            "and write DIR/reference/mbe_energy.mts, DIR/reference/mbe_summary.mts, "
+            "DIR/report.json (per-order mean and standard deviation over parents), "
+            "DIR/report.md and DIR/figures/. With --model, also evaluate every sub-cluster "
+            "of the parents with the model and write DIR/model/*.mts and a chemiscope view."
         ),
     )
-    parser.add_argument("labelled", help="extended XYZ with parents, sub-clusters, isolated atoms")
-    parser.add_argument("-o", "--output", required=True, help="output directory")
-    parser.add_argument("--model", help="exported metatomic model (model.pt) to analyse")
+    parser.add_argument(
+        "labelled",
+        type=structures_file,
+        help="extended XYZ with parents, sub-clusters, isolated atoms",
+    )
+    add_output(parser, "directory", "output folder", required=True)
+    parser.add_argument(
+        "--model", type=model_file, help="exported metatomic model (model.pt) to analyse"
+    )
     add_analysis_arguments(parser)
     add_model_arguments(parser)
     parser.set_defaults(func=run)
@@ -49,51 +55,71 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SYMBOL=EV",
         help="isolated-atom energies in eV (default: single-atom structures of the file)",
     )
-    parser.add_argument("--max-order", type=int, help="use sub-clusters of at most this many atoms")
+    parser.add_argument(
+        "--max-order",
+        type=at_least(2, "a body order"),
+        help="use sub-clusters of at most this many atoms",
+    )
     parser.add_argument(
         "--max-atoms",
-        type=int,
-        default=DEFAULT_MAX_ATOMS,
-        help="largest cluster expanded completely (2^N sub-clusters; default %(default)s)",
+        type=at_least(2, "a number of atoms"),
+        default=Constant("expansion", "DEFAULT_MAX_ATOMS"),
+        help="largest cluster expanded completely (2^N sub-clusters)",
     )
     parser.add_argument("--group-by", metavar="KEY", help="parent info key to group by")
-    parser.add_argument("--energy-key", default=ENERGY_KEY, help="energy field (eV)")
-    parser.add_argument("--forces-key", default=FORCES_KEY, help="forces field (eV/Å)")
+    parser.add_argument(
+        "--energy-key", default=Constant("data.io", "ENERGY_KEY"), help="energy field (eV)"
+    )
+    parser.add_argument(
+        "--forces-key", default=Constant("data.io", "FORCES_KEY"), help="forces field (eV/Å)"
+    )
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of a model analysis (besides the model itself)."""
-    parser.add_argument("-e", "--extensions", help="extensions directory of the model (SOAP-BPNN)")
+    parser.add_argument(
+        "-e",
+        "--extensions",
+        "--extensions-dir",
+        help="extensions directory of the model (SOAP-BPNN)",
+    )
     parser.add_argument(
         "--parents",
-        type=int,
+        type=at_least(0, "an mbe_parent id"),
         nargs="+",
         metavar="ID",
         help="mbe_parent ids to analyse (default: every parent)",
     )
     parser.add_argument(
         "--training",
+        type=structures_file,
         metavar="XYZ",
         help="training structures, for the SOAP distance of the sub-clusters",
     )
-    parser.add_argument("--device", help="torch device of the model (default: the model's)")
+    parser.add_argument(
+        "--device", type=device, help="torch device of the model (default: the model's)"
+    )
     parser.add_argument(
         "--subcluster-batch-size",
-        type=int,
-        default=DEFAULT_BATCH_SIZE,
-        help="largest number of sub-clusters per model call (default %(default)s)",
+        type=at_least(1, "a number of sub-clusters"),
+        default=Constant("compute.evaluator", "DEFAULT_BATCH_SIZE"),
+        help="largest number of sub-clusters per model call",
     )
     parser.add_argument(
         "--batch-layout",
-        choices=[*BATCH_LAYOUTS, "auto"],
+        choices=Constant("compute.evaluator", "BATCH_LAYOUTS", plus=("auto",)),
+        metavar="LAYOUT",
         default="auto",
-        help="sub-clusters of a model call as fragments of one System, one System each, "
-        "or the faster (default %(default)s)",
+        help="%(choices)s: sub-clusters of a model call as fragments of one System, one "
+        "System each, or the faster",
     )
 
 
 def settings_from(args: argparse.Namespace) -> AnalysisSettings:
     """:class:`AnalysisSettings` from parsed command-line arguments."""
+    from ...analysis import AnalysisSettings
+    from ...data import parse_e1
+
     return AnalysisSettings(
         max_order=args.max_order,
         max_atoms=args.max_atoms,
@@ -108,6 +134,11 @@ def settings_from(args: argparse.Namespace) -> AnalysisSettings:
 
 def run(args: argparse.Namespace) -> int:
     """Run the reference (and model) analysis and write its outputs."""
+    from ...data import read_structures
+    from ..model_analysis import analyze_model
+    from ..reference_analysis import analyze_reference
+
+    check_device(args.device)
     settings = settings_from(args)
     frames = read_structures(args.labelled)
     if args.model is not None:
@@ -124,13 +155,10 @@ def run(args: argparse.Namespace) -> int:
         print_model_report(report)
         print(f"wrote {args.output}/model/, report.md and report.json")
         return 0
-    terms, parents, e1 = reference_terms(frames, settings)
-    reference = statistics_section(terms, parents, settings.group_by)
-    with staged_directory(args.output) as stage:
-        write_terms(stage / "reference", terms)
-        write_report(stage / "report.json", {"e1": e1, "reference": reference})
-    _print_table(reference["groups"])
-    print(f"wrote {args.output}/reference/mbe_energy.mts, mbe_summary.mts and report.json")
+    report = analyze_reference(frames, args.output, settings)
+    _print_table(report["reference"]["groups"])
+    _print_warnings(report)
+    print(f"wrote {args.output}/reference/, report.json, report.md and figures/")
     return 0
 
 
@@ -142,9 +170,18 @@ def print_model_report(report: dict) -> None:
             _print_table(report[source]["groups"])
     if "warning" in report["precision"]:
         print(f"warning: {report['precision']['warning']}")
+    _print_warnings(report)
+
+
+def _print_warnings(report: dict) -> None:
+    """The report's flags (few parents, undertrained model), one line each."""
+    for warning in report.get("flags", {}).get("warnings", []):
+        print(f"warning: {warning}")
 
 
 def _print_table(groups: dict) -> None:
+    from ...analysis import ALL
+
     for name, stats in groups.items():
         label = "all parents" if name == ALL else name
         print(f"{label} ({stats['n_parents']} parents)")

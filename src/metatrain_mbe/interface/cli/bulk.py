@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ...data import write_structures
-from ...data.bulk import REGIMES, hydrogen_bulk
+from .arguments import Constant, add_output, at_least
 
 
 def add_parser(subparsers) -> None:
@@ -18,16 +17,32 @@ def add_parser(subparsers) -> None:
             "from when no bulk simulation data is at hand. Not equilibrated: a stand-in."
         ),
     )
-    parser.add_argument("--regime", choices=sorted(REGIMES), required=True)
-    parser.add_argument("-n", "--frames", type=int, default=10, help="number of frames")
-    parser.add_argument("--atoms", type=int, default=64, help="atoms per frame")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("-o", "--output", required=True, help="extended XYZ to write")
+    parser.add_argument(
+        "--regime",
+        choices=Constant("data.bulk", "REGIMES"),
+        metavar="REGIME",
+        required=True,
+        help="density regime: %(choices)s",
+    )
+    parser.add_argument(
+        "-n", "--frames", type=at_least(1, "a number of frames"), default=10, help="frames"
+    )
+    parser.add_argument(
+        "--atoms",
+        type=at_least(2, "a number of atoms per frame"),
+        default=64,
+        help="atoms per frame (even for the molecular low-density regime)",
+    )
+    parser.add_argument("--seed", type=at_least(0, "a random seed"), default=0, help="random seed")
+    add_output(parser, "file", "extended XYZ to write", required=True)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Generate and write the frames."""
+    from ...data import write_structures
+    from ...data.bulk import hydrogen_bulk
+
     frames = [hydrogen_bulk(args.regime, args.atoms, args.seed + k) for k in range(args.frames)]
     write_structures(args.output, frames)
     print(f"wrote {len(frames)} {args.regime}-density frames to {args.output}")

@@ -20,10 +20,15 @@ from __future__ import annotations
 
 import argparse
 
-from ...data import parse_e1
-from ..evaluation import evaluate_with_mbe
-from ..options import EvalOptions, load_options, parse_options
 from .analyze import add_analysis_arguments, add_model_arguments, print_model_report
+from .arguments import (
+    add_output,
+    at_least,
+    check_device,
+    input_file,
+    model_file,
+    output,
+)
 
 #: ``mbe:`` keys and the command-line flags that override them
 _FLAGS = {
@@ -50,13 +55,34 @@ def add_parser(subparsers) -> None:
             "and write the MBE report (see `mtt-mbe analyze --model`)."
         ),
     )
-    parser.add_argument("path", help="exported model (.pt)")
-    parser.add_argument("options", help="eval options YAML, with an optional `mbe:` section")
-    parser.add_argument("-o", "--output", default="output.xyz", help="predictions file")
-    parser.add_argument("-b", "--batch-size", type=int, default=1, help="mtt eval batch size")
-    parser.add_argument("--check-consistency", action="store_true")
-    parser.add_argument("--warm-up", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--mbe-output", help="MBE report directory (default: mbe/ next to -o)")
+    parser.add_argument("path", type=model_file, help="exported model (.pt)")
+    parser.add_argument(
+        "options", type=input_file, help="eval options YAML, with an optional `mbe:` section"
+    )
+    add_output(parser, "file", "predictions file", default="output.xyz")
+    parser.add_argument(
+        "-b",
+        "--batch-size",
+        type=at_least(1, "a batch size"),
+        default=1,
+        help="mtt eval batch size",
+    )
+    parser.add_argument(
+        "--check-consistency",
+        action="store_true",
+        help="run metatomic's consistency checks on the model (slower)",
+    )
+    parser.add_argument(
+        "--warm-up",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the model 10 times before evaluating, for representative timings",
+    )
+    parser.add_argument(
+        "--mbe-output",
+        type=output("directory"),
+        help="MBE report directory (default: mbe/ next to -o)",
+    )
     add_analysis_arguments(parser)
     add_model_arguments(parser)
     # unset flags stay None, so that only the given ones override the mbe: section
@@ -65,6 +91,11 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate with metatrain, then analyse every evaluation set."""
+    from ...data import parse_e1
+    from ..evaluation import evaluate_with_mbe
+    from ..options import EvalOptions, load_options, parse_options
+
+    check_device(args.device)
     options = load_options(args.options)
     mbe = parse_options(options.pop("mbe", None), args.options, EvalOptions)
     updates = {key: getattr(args, flag) for key, flag in _FLAGS.items()}

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from ...compute.export import export_mbe_model
-from ...compute.mbe_model import ENERGY_BY_ORDER
-from ...expansion import DEFAULT_MAX_ATOMS
+from .arguments import Constant, add_output, at_least, model_file
+
+
+def _description() -> str:
+    from ...compute.mbe_model import ENERGY_BY_ORDER
+
+    return (
+        "Wrap an exported metatomic model (SOAP-BPNN, PET, MACE, ...) so that it keeps "
+        f"its energy and adds '{ENERGY_BY_ORDER}' (per-order sums of V(S), one row per "
+        "system), computed by batching every sub-cluster through the model. With "
+        "--truncate k, 'energy' becomes the k-body truncated expansion E_k."
+    )
 
 
 def add_parser(subparsers) -> None:
@@ -14,40 +23,44 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "export",
         help="export a model with many-body-expansion outputs",
-        description=(
-            "Wrap an exported metatomic model (SOAP-BPNN, PET, MACE, ...) so that it keeps "
-            f"its energy and adds '{ENERGY_BY_ORDER}' (per-order sums of V(S), one row per "
-            "system), computed by batching every sub-cluster through the model. With "
-            "--truncate k, 'energy' becomes the k-body truncated expansion E_k."
-        ),
+        description=_description,
     )
-    parser.add_argument("model", help="exported metatomic model (model.pt)")
-    parser.add_argument("-o", "--output", required=True, help="file to write")
-    parser.add_argument("-e", "--extensions", help="extensions directory of the model")
+    parser.add_argument(
+        "model",
+        type=model_file,
+        help="exported metatomic model (model.pt), or metatrain checkpoint (model.ckpt: a "
+        "Python pickle, so load only checkpoints you trust)",
+    )
+    add_output(parser, "file", "file to write", required=True)
+    parser.add_argument(
+        "-e", "--extensions", "--extensions-dir", help="extensions directory of the model"
+    )
     parser.add_argument(
         "--max-order",
-        type=int,
+        type=at_least(0, "a body order"),
         default=0,
-        help="largest body order of the MBE output (default: all)",
+        help="largest body order of the MBE output (0: all)",
     )
     parser.add_argument(
         "--truncate",
-        type=int,
+        type=at_least(0, "a body order"),
         default=0,
         metavar="K",
-        help="make 'energy' the K-body expansion E_K",
+        help="make 'energy' the K-body expansion E_K (0: the model's energy)",
     )
     parser.add_argument(
         "--max-atoms",
-        type=int,
-        default=DEFAULT_MAX_ATOMS,
-        help="largest system expanded completely, 2^N sub-clusters (default %(default)s)",
+        type=at_least(2, "a number of atoms"),
+        default=Constant("expansion", "DEFAULT_MAX_ATOMS"),
+        help="largest system expanded completely, 2^N sub-clusters",
     )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Export the wrapped model."""
+    from ...compute.export import export_mbe_model
+
     export_mbe_model(
         args.model,
         args.output,

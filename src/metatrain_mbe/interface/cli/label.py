@@ -6,9 +6,15 @@ import argparse
 import json
 import sys
 
-from ...compute.labelling import LabelStore, label_structures
-from ...data import PARENT_KEY, describe, read_structures, write_structures
 from ...errors import MBEInputError
+from .arguments import (
+    add_output,
+    at_least,
+    non_negative_float,
+    resumable,
+    scheduler,
+    structures_file,
+)
 
 #: exit code when some structures could not be labelled
 FAILED = 3
@@ -22,37 +28,43 @@ def add_parser(subparsers) -> None:
         description=(
             "Compute energies (eV) and forces (eV/Å) of every structure, in parallel, "
             "committing each result to a store (SQLite) so that a killed run resumes "
-            "where it stopped. Writes the labelled structures to OUT; exits with code "
+            "where it stopped. Writes the labelled structures to OUTPUT; exits with code "
             f"{FAILED} when some structures failed (they are listed, with the parents "
             "they leave incomplete)."
         ),
     )
-    parser.add_argument("structures", help="extended XYZ to label")
-    parser.add_argument("-o", "--output", required=True, help="labelled extended XYZ to write")
+    parser.add_argument("structures", type=structures_file, help="extended XYZ to label")
+    add_output(parser, "file", "labelled extended XYZ to write", required=True)
     parser.add_argument(
         "--calculator",
         default="pyscf",
-        help="'pyscf' (UKS DFT) or an ase calculator as module:Class (default %(default)s)",
+        help="'pyscf' (UKS DFT) or an ase Calculator class as module:Class. Trusted "
+        "input: the module is imported and the class built with --calc-kwargs",
     )
     parser.add_argument(
         "--calc-kwargs", default="{}", help="JSON keyword arguments of the calculator"
     )
     pyscf = parser.add_argument_group("PySCF (the paper's physics by default)")
-    pyscf.add_argument("--xc", default="pbe", help="functional (default %(default)s)")
-    pyscf.add_argument("--basis", default="cc-pvdz", help="basis set (default %(default)s)")
+    pyscf.add_argument("--xc", default="pbe", help="functional")
+    pyscf.add_argument("--basis", default="cc-pvdz", help="basis set")
     pyscf.add_argument(
-        "--smearing",
-        type=float,
-        default=0.025,
-        help="Gaussian smearing in eV (default %(default)s)",
+        "--smearing", type=non_negative_float, default=0.025, help="Gaussian smearing in eV"
     )
-    pyscf.add_argument("--spin", type=int, help="2S (default: lowest for the electron count)")
-    pyscf.add_argument("--grid-level", type=int, default=3, help="DFT grid level (default 3)")
-    parser.add_argument("--workers", type=int, default=1, help="local worker processes")
-    parser.add_argument("--scheduler", help="Dask distributed scheduler address")
-    parser.add_argument("--store", help="SQLite store (default: OUTPUT.db)")
+    pyscf.add_argument(
+        "--spin", type=at_least(0, "a spin 2S"), help="2S (default: lowest for the electron count)"
+    )
+    pyscf.add_argument(
+        "--grid-level", type=int, choices=range(10), default=3, help="DFT grid level"
+    )
     parser.add_argument(
-        "--retry-failed", action="store_true", help="compute again what failed before"
+        "--workers", type=at_least(1, "a number of processes"), default=1, help="local processes"
+    )
+    parser.add_argument("--scheduler", type=scheduler, help="Dask distributed scheduler address")
+    parser.add_argument("--store", type=resumable("file"), help="SQLite store (default: OUTPUT.db)")
+    parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="compute again what failed before (--overwrite replaces the OUTPUT written then)",
     )
     parser.set_defaults(func=run)
 
@@ -73,13 +85,14 @@ def _calculator(args: argparse.Namespace) -> tuple[str, dict]:
             "grid_level": args.grid_level,
             **kwargs,
         }
-    elif ":" not in args.calculator:
-        raise MBEInputError(f"--calculator: '{args.calculator}' is neither pyscf nor module:Class")
     return args.calculator, kwargs
 
 
 def run(args: argparse.Namespace) -> int:
     """Label every structure not in the store yet, then write the output."""
+    from ...compute.labelling import LabelStore, label_structures
+    from ...data import PARENT_KEY, describe, read_structures, write_structures
+
     name, kwargs = _calculator(args)
     outcome = label_structures(
         read_structures(args.structures),

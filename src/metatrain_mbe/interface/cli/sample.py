@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ...data import read_structures, write_structures
-from ...data.sampling import PROTOCOLS, sample_clusters
+from .arguments import Constant, add_output, at_least, structures_file
 
 
 def add_parser(subparsers) -> None:
@@ -19,18 +18,40 @@ def add_parser(subparsers) -> None:
             "unwrapped, centred, non-periodic, and numbered with mbe_parent ids."
         ),
     )
-    parser.add_argument("bulk", help="extended XYZ of periodic frames")
-    parser.add_argument("--protocol", choices=PROTOCOLS, required=True)
-    parser.add_argument("--size", type=int, default=8, help="atoms per cluster")
-    parser.add_argument("-n", "--count", type=int, required=True, help="number of clusters")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--first-id", type=int, default=0, help="mbe_parent of the first")
-    parser.add_argument("-o", "--output", required=True, help="extended XYZ to write")
+    parser.add_argument("bulk", type=structures_file, help="extended XYZ of periodic frames")
+    parser.add_argument(
+        "--protocol",
+        choices=Constant("data.sampling", "PROTOCOLS"),
+        metavar="PROTOCOL",
+        required=True,
+        help="%(choices)s (see above)",
+    )
+    parser.add_argument(
+        "--size", type=at_least(2, "a cluster size"), default=8, help="atoms per cluster"
+    )
+    parser.add_argument(
+        "-n",
+        "--count",
+        type=at_least(1, "a number of clusters"),
+        required=True,
+        help="number of clusters (at most the atoms of all frames)",
+    )
+    parser.add_argument("--seed", type=at_least(0, "a random seed"), default=0, help="random seed")
+    parser.add_argument(
+        "--first-id",
+        type=at_least(0, "an mbe_parent id"),
+        default=0,
+        help="mbe_parent of the first",
+    )
+    add_output(parser, "file", "extended XYZ to write", required=True)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Sample and write the clusters."""
+    from ...data import read_structures, write_structures
+    from ...data.sampling import sample_clusters
+
     frames = read_structures(args.bulk)
     clusters = sample_clusters(
         frames, args.protocol, args.size, args.count, args.seed, args.first_id

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import argparse
 
-from ...errors import MBEInputError
-from ..options import options_table
-from ..study import StudyOptions, load_study, run_study
+from .arguments import HelpFormatter, at_least, input_file, resumable, scheduler
 
 __all__ = ["add_parser", "run"]
+
+
+class _Formatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, and the description's table kept as written."""
+
+
+def _description() -> str:
+    from ..options import options_table
+    from ..study import StudyOptions
+
+    return (
+        "Split the parents once, run `mtt-mbe train` for every combination of the "
+        "study's architectures, augmentation proportions, dataset proportions and seeds "
+        "(finished runs are reused), then write DIR/study.json, DIR/figures/ and "
+        "DIR/report.md. The study file's keys:\n\n" + options_table(StudyOptions)
+    )
 
 
 def add_parser(subparsers) -> None:
@@ -17,32 +31,35 @@ def add_parser(subparsers) -> None:
         "study",
         help="train every architecture x proportion x seed of a study file and report "
         "whether the paper's findings hold",
-        description=(
-            "Split the parents once, run `mtt-mbe train` for every combination of the "
-            "study's architectures, augmentation proportions, dataset proportions and seeds "
-            "(finished runs are reused), then write DIR/study.json, DIR/figures/ and "
-            "DIR/report.md. The study file's keys:\n\n" + options_table(StudyOptions)
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_description,
+        formatter_class=_Formatter,
     )
-    parser.add_argument("study", help="study YAML file")
-    parser.add_argument("-o", "--output", required=True, help="study directory")
+    parser.add_argument("study", type=input_file, help="study YAML file")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=resumable("directory"),
+        required=True,
+        help="study directory (an existing one is resumed: finished runs are kept)",
+    )
     parser.add_argument(
         "--jobs",
-        type=int,
+        type=at_least(1, "a number of runs at once"),
         default=1,
-        help="runs trained at once on this machine, one thread each (default: %(default)s)",
+        help="runs trained at once on this machine, one thread each",
     )
     parser.add_argument(
-        "--scheduler", help="address of a Dask scheduler whose workers train the runs"
+        "--scheduler",
+        type=scheduler,
+        help="address of a Dask scheduler whose workers train the runs",
     )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Plan, train, gather and report."""
-    if args.jobs < 1:
-        raise MBEInputError(f"--jobs: {args.jobs} is not a number of runs at once (>= 1)")
+    from ..study import load_study, run_study
+
     study = load_study(args.study)
     result = run_study(
         study, args.output, jobs=args.jobs, scheduler=args.scheduler, source=args.study

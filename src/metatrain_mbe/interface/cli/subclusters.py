@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ...data import (
-    assign_parent_ids,
-    enumerate_subclusters,
-    isolated_atoms,
-    parse_orders,
-    parse_ranges,
-    read_structures,
-    write_structures,
-)
 from ...errors import MBEInputError
+from .arguments import add_output, structures_file
 
 
 def add_parser(subparsers) -> None:
@@ -27,8 +19,8 @@ def add_parser(subparsers) -> None:
             "then run `mtt-mbe analyze` on it."
         ),
     )
-    parser.add_argument("parents", help="extended XYZ of parent clusters")
-    parser.add_argument("-o", "--output", required=True, help="extended XYZ to write")
+    parser.add_argument("parents", type=structures_file, help="extended XYZ of parent clusters")
+    add_output(parser, "file", "extended XYZ to write", required=True)
     parser.add_argument(
         "--orders", default=None, help="sub-cluster sizes, e.g. 2:7 (default: 2 to N-1)"
     )
@@ -44,6 +36,16 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Enumerate and write the sub-clusters."""
+    from ...data import (
+        assign_parent_ids,
+        enumerate_subclusters,
+        isolated_atoms,
+        parse_orders,
+        parse_ranges,
+        read_structures,
+        write_structures,
+    )
+
     parents = assign_parent_ids(read_structures(args.parents))
     if args.ids is not None:
         wanted = set(parse_ranges(args.ids, "--ids"))

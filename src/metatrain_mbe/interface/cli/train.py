@@ -2,16 +2,16 @@
 augmentation) and an MBE analysis of the trained model.
 
 Flags are those of ``mtt train``: ``options``, ``-o/--output``,
-``-e/--extensions``, ``--restart`` and ``-r/--override key=value`` (which also
-reaches the ``mbe:`` section, e.g. ``-r mbe.proportion=0.1``).
+``-e/--extensions`` (or ``--extensions-dir``), ``--restart`` and
+``-r/--override key=value`` (which also reaches the ``mbe:`` section, e.g.
+``-r mbe.proportion=0.1``), plus ``--overwrite`` to replace an existing model.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from ..options import load_options
-from ..training import RunPaths, newest_checkpoint, train
+from .arguments import add_output, input_file
 
 __all__ = ["add_parser", "run"]
 
@@ -29,24 +29,23 @@ def add_parser(subparsers) -> None:
             "model on the test parents to OUTPUT_mbe/."
         ),
     )
-    parser.add_argument("options", help="options YAML file for training (metatrain + mbe:)")
     parser.add_argument(
-        "-o",
-        "--output",
-        default="model.pt",
-        help="path to save the final model (default: %(default)s)",
+        "options", type=input_file, help="options YAML file for training (metatrain + mbe:)"
     )
+    add_output(parser, "file", "path to save the final model", default="model.pt")
     parser.add_argument(
         "-e",
         "--extensions",
+        "--extensions-dir",
         default="extensions/",
-        help="folder where the extensions of the model, if any, are collected "
-        "(default: %(default)s)",
+        help="folder where the extensions of the model, if any, are collected",
     )
     parser.add_argument(
         "--restart",
         dest="restart_from",
-        help="checkpoint (.ckpt) to continue from, or 'auto' for the newest in outputs/",
+        type=_checkpoint,
+        help="checkpoint (.ckpt) to continue from, or 'auto' for the newest in outputs/ "
+        "(a checkpoint is a Python pickle: load only checkpoints you trust)",
     )
     parser.add_argument(
         "-r",
@@ -54,13 +53,20 @@ def add_parser(subparsers) -> None:
         dest="override_options",
         action="append",
         default=[],
-        help="command-line override flags, e.g. -r mbe.proportion=0.1",
+        help="command-line override flags, e.g. -r mbe.proportion=0.1 (repeatable)",
     )
     parser.set_defaults(func=run)
 
 
+def _checkpoint(text: str) -> str:
+    return text if text == "auto" else input_file(text)
+
+
 def run(args: argparse.Namespace) -> int:
     """Prepare, train and analyse."""
+    from ..options import load_options
+    from ..training import RunPaths, newest_checkpoint, train
+
     options = load_options(args.options, args.override_options)
     restart = newest_checkpoint() if args.restart_from == "auto" else args.restart_from
     paths = RunPaths.from_output(args.output, args.extensions)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import ase
@@ -18,9 +19,10 @@ LOGGER = logging.getLogger(__name__)
 MAX_STRUCTURES = 20000
 
 
-def write_chemiscope(path: Path, results: list[ParentResult]) -> Path | None:
+def write_chemiscope(path: Path, results: Sequence[ParentResult]) -> Path | None:
     """Write the sub-clusters with at least two atoms, with properties V(S)
-    (model, reference, error; eV), order and parent; ``None`` without chemiscope."""
+    (model, reference, error; eV), order and parent; ``None`` without chemiscope
+    or without a sub-cluster of two atoms or more."""
     try:
         import chemiscope
     except ImportError:

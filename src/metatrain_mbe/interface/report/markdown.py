@@ -1,4 +1,5 @@
-"""``report.md``: the model MBE report as Markdown tables around the figures."""
+"""``report.md``: the MBE report (a model's, or the reference's alone) as
+Markdown tables around the figures, each table with its units and definitions."""
 
 from __future__ import annotations
 
@@ -7,18 +8,31 @@ from pathlib import Path
 __all__ = ["write_markdown"]
 
 
-def write_markdown(path: Path, report: dict, figures: dict[str, str], viewer: Path | None) -> None:
-    """Write ``report.md`` (units: eV, eV/atom for Ṽ, eV/Å, Å)."""
-    info = report["model_info"]
-    lines = [
-        "# Many-body expansion of the model",
-        "",
-        f"Evaluator: {info['evaluator']} ({info['dtype']}"
-        + (f", batching: {info['strategy']}" if info["strategy"] else "")
-        + f"); max order: {info['max_order'] or 'complete'}; analysis in float64.",
-        "",
-    ]
-    if "warning" in report["precision"]:
+def write_markdown(
+    path: Path, report: dict, figures: dict[str, str], viewer: Path | None, source: str = ""
+) -> None:
+    """Write ``report.md`` (units: eV, eV/atom for Ṽ, eV/Å, Å).
+
+    :param report: a model report, or a reference-only one (no ``model`` section).
+    :param figures: figure title by path relative to ``path.parent``.
+    :param viewer: the chemiscope view, if any.
+    :param source: what was analysed (e.g. the model and data file names).
+    """
+    subject = "the model" if "model" in report else "the reference labels"
+    lines = [f"# Many-body expansion of {subject}", ""]
+    if source:
+        lines += [f"Analysed: {source}.", ""]
+    for warning in report.get("flags", {}).get("warnings", []):
+        lines += [f"> **Warning:** {warning}.", ""]
+    if "model_info" in report:
+        info = report["model_info"]
+        lines += [
+            f"Evaluator: {info['evaluator']} ({info['dtype']}"
+            + (f", batching: {info['strategy']}" if info["strategy"] else "")
+            + f"); max order: {info['max_order'] or 'complete'}; analysis in float64.",
+            "",
+        ]
+    if "warning" in report.get("precision", {}):
         lines += [f"> **Warning:** {report['precision']['warning']}.", ""]
         lines += _table(
             ["m", "round-off of V(S) (eV)", "round-off of Ṽ^(m) (eV/atom)"],
@@ -27,24 +41,13 @@ def write_markdown(path: Path, report: dict, figures: dict[str, str], viewer: Pa
                 for m, o in report["precision"]["orders"].items()
             ],
         )
-    lines += _e1_section(report["e1_check"])
+    lines += _e1_section(report)
     lines += _terms_section(report)
     if "rmse" in report:
-        lines += ["## Per-order RMSE on the labelled sub-clusters", ""]
-        lines += _table(
-            ["m", "sub-clusters", "energy (eV/atom)", "forces (eV/Å)"],
-            [
-                [
-                    m,
-                    e["n_subclusters"],
-                    f"{e['energy_per_atom']:.4g}",
-                    f"{e['forces']:.4g}" if "forces" in e else "—",
-                ]
-                for m, e in report["rmse"].items()
-            ],
-        )
-    lines += _baselines(report["baselines"])
-    lines += _dimers(report["dimers"])
+        lines += _rmse_section(report["rmse"])
+    if "baselines" in report:
+        lines += _baselines(report["baselines"])
+    lines += _dimers(report)
     if "soap_distance" in report:
         soap = report["soap_distance"]
         lines += [
@@ -74,10 +77,26 @@ def write_markdown(path: Path, report: dict, figures: dict[str, str], viewer: Pa
     path.write_text("\n".join(lines))
 
 
-def _e1_section(check: dict) -> list[str]:
-    """The model's isolated-atom energy against the reference, first: every
-    model Ṽ^(m) depends on it."""
+def _e1_section(report: dict) -> list[str]:
+    """The E_1 used first: every Ṽ^(m) depends on it (a shift δ of E_1 moves
+    Ṽ^(m) by (−1)^(m−1)·δ, one species); for a model, its own against the reference."""
     lines = ["## Isolated-atom energy E_1", ""]
+    if "e1_check" not in report:
+        given = set(report.get("e1_given", []))
+        lines += _table(
+            ["species", "E_1 (eV)", "from"],
+            [
+                [s, f"{e:.6f}", "given (--e1)" if s in given else "isolated atom of the data"]
+                for s, e in report["e1"].items()
+            ],
+        )
+        return lines + [
+            "E_1 is V(S) of a single atom and enters every V(S) of more atoms through "
+            "the Möbius inversion: a shift δ of E_1 moves Ṽ^(m) by (−1)^(m−1)·δ at every "
+            "order (one species); |dṼ^(m)/dr| does not depend on E_1.",
+            "",
+        ]
+    check = report["e1_check"]
     if not check["difference"]:
         return lines + ["No reference E_1: the model's own E_1 is used throughout.", ""]
     lines += _table(
@@ -99,39 +118,82 @@ def _e1_section(check: dict) -> list[str]:
 
 
 def _terms_section(report: dict) -> list[str]:
-    """Per group: |dṼ/dr| (independent of E_1) first, then Ṽ with the
-    reference E_1, with the model's own, and the reference's."""
-    lines = ["## Body-ordered terms (paper Eq. 7 and 8)", ""]
-    shifted = report.get("model_reference_e1", {}).get("groups", {})
-    for group, stats in report["model"]["groups"].items():
-        reference = report.get("reference", {}).get("groups", {}).get(group, {})
-        lines += [f"### {group} ({stats['n_parents']} parents)", ""]
-        rows = []
-        for m, entry in stats["orders"].items():
-            ref = reference.get("orders", {}).get(m, {})
-            same_e1 = shifted.get(group, {}).get("orders", {}).get(m, {})
-            rows.append(
-                [
-                    m,
-                    _mean_std(entry.get("dV_tilde")),
-                    _mean_std(ref.get("dV_tilde")),
-                    _mean_std(same_e1.get("V_tilde")),
-                    _mean_std(entry["V_tilde"]),
-                    _mean_std(ref.get("V_tilde")),
-                ]
-            )
-        lines += _table(
+    """Per group: |dṼ/dr| (independent of E_1) first, then Ṽ; for a model, with
+    the reference E_1, with its own, and the reference's."""
+    model = report.get("model", {}).get("groups")
+    reference = report.get("reference", {}).get("groups", {})
+    reference_dv = (r"\|dṼ/dr\| reference (eV/Å)", reference, "dV_tilde")
+    reference_v = ("Ṽ reference (eV/atom)", reference, "V_tilde")
+    columns = [reference_dv, reference_v]
+    if model is not None:
+        shifted = report.get("model_reference_e1", {}).get("groups", {})
+        columns = [
+            (r"\|dṼ/dr\| model (eV/Å)", model, "dV_tilde"),
+            reference_dv,
+            ("Ṽ model, reference E_1 (eV/atom)", shifted, "V_tilde"),
+            ("Ṽ model, own E_1 (eV/atom)", model, "V_tilde"),
+            reference_v,
+        ]
+    lines = [
+        "## Body-ordered terms (paper Eq. 7 and 8)",
+        "",
+        "Each cell is the mean ± standard deviation over the parents of the group. "
+        "Ṽ^(m) = Σ_{|S|=m} V(S) / (C(N,m)·m) (Eq. 7) is the mean m-body energy per atom "
+        "of a parent of N atoms, in eV/atom; |dṼ^(m)/dr| is the mean over |S| = m of the "
+        "RMS over the atoms i of S of |dV(S)/dr_i| (Eq. 8), the size of the m-body "
+        "forces in eV/Å. V(S) are the Möbius inverse of the energies E(S) of the "
+        "sub-clusters.",
+        "",
+    ]
+    for group, stats in (model or reference).items():
+        n = stats["n_parents"]
+        lines += [f"### {group} ({n} parent{'s' * (n != 1)})", ""]
+        rows = [
             [
-                "m",
-                r"\|dṼ/dr\| model (eV/Å)",
-                r"\|dṼ/dr\| reference",
-                "Ṽ model, reference E_1 (eV/atom)",
-                "Ṽ model, own E_1",
-                "Ṽ reference",
-            ],
-            rows,
-        )
+                m,
+                *(
+                    _mean_std(groups.get(group, {}).get("orders", {}).get(m, {}).get(key))
+                    for _, groups, key in columns
+                ),
+            ]
+            for m in stats["orders"]
+        ]
+        lines += _table(["m", *(header for header, _, _ in columns)], rows)
     return lines
+
+
+def _rmse_section(rmse: dict) -> list[str]:
+    lines = [
+        "## Per-order RMSE on the labelled sub-clusters",
+        "",
+        "Over the labelled sub-clusters S of m atoms (m = N: the parents themselves): "
+        "the RMSE of the model's total energy per atom, E(S)/m, in eV/atom, and of the "
+        "force components on the atoms of S, in eV/Å. The standard deviation of the "
+        "reference E(S)/m over the same sub-clusters is the RMSE of one constant energy "
+        "per atom: the undertrained flag compares the two at the largest m. These are "
+        "errors of whole energies; the dimer table gives the error of the two-body term "
+        "V^(2) itself, in eV per dimer.",
+        "",
+    ]
+    return lines + _table(
+        [
+            "m",
+            "sub-clusters",
+            "RMSE of E(S)/m (eV/atom)",
+            "std of reference E(S)/m (eV/atom)",
+            "RMSE of forces (eV/Å)",
+        ],
+        [
+            [
+                m,
+                e["n_subclusters"],
+                f"{e['energy_per_atom']:.4g}",
+                f"{e['reference_std_per_atom']:.4g}",
+                _number(e.get("forces")),
+            ]
+            for m, e in rmse.items()
+        ],
+    )
 
 
 def _baselines(baselines: dict) -> list[str]:
@@ -165,21 +227,51 @@ def _baselines(baselines: dict) -> list[str]:
     return lines
 
 
-def _dimers(dimers: dict) -> list[str]:
-    lines = ["## Dimer curves", ""]
-    for name, data in dimers.items():
-        grid = data["grid"]
-        best = min(range(len(grid["model"])), key=grid["model"].__getitem__)
-        text = (
-            f"{name}: model minimum V^(2) = {grid['model'][best]:.4f} eV at "
-            f"r = {grid['r'][best]:.3f} Å"
+def _dimers(report: dict) -> list[str]:
+    dimers = report["dimers"]
+    if not dimers:
+        return []
+    lines = [
+        "## Dimer curves",
+        "",
+        "V^(2)(r) = E(AB) − E_1(A) − E_1(B) is the two-body term of a dimer at distance r, "
+        "in eV per dimer (not per atom); the labelled dimers are the two-atom sub-clusters "
+        "of the parents.",
+    ]
+    columns = [
+        ("labelled dimers", lambda d: len(d.get("r", []))),
+        ("r (Å)", lambda d: _span(d.get("r"))),
+        ("lowest reference V^(2) (eV) at r (Å)", lambda d: _lowest(d.get("r"), d.get("reference"))),
+    ]
+    if "model" in report:
+        lines[-1] += (
+            " The model's lowest V^(2) is that of its curve on a grid of r; its RMSE is "
+            "against the reference V^(2) of the labelled dimers, in eV per dimer (each V^(2) "
+            "with its own E_1): not the per-order RMSE of E(S)/m above, in eV/atom."
         )
-        if data.get("r"):
-            errors = [m - r for m, r in zip(data["model"], data["reference"])]
-            rmse = (sum(e * e for e in errors) / len(errors)) ** 0.5
-            text += f"; RMSE against {len(errors)} labelled dimers: {rmse:.4f} eV"
-        lines += [f"- {text}"]
-    return lines + [""]
+        columns += [
+            (
+                "lowest model V^(2) (eV) at r (Å)",
+                lambda d: _lowest(d["grid"]["r"], d["grid"]["model"]),
+            ),
+            ("RMSE of model V^(2) (eV per dimer)", lambda d: _number(d.get("rmse"))),
+        ]
+    lines += [""]
+    return lines + _table(
+        ["pair", *(header for header, _ in columns)],
+        [[name, *(cell(data) for _, cell in columns)] for name, data in dimers.items()],
+    )
+
+
+def _span(values: list[float] | None) -> str:
+    return "—" if not values else f"{min(values):.3f} – {max(values):.3f}"
+
+
+def _lowest(r: list[float] | None, v: list[float] | None) -> str:
+    if not v or r is None:
+        return "—"
+    best = min(range(len(v)), key=v.__getitem__)
+    return f"{v[best]:.4f} at {r[best]:.3f}"
 
 
 def _mean_std(entry: dict | None) -> str:
