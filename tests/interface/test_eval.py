@@ -73,17 +73,21 @@ SHORT = "systems: test.xyz\ntargets:\n  energy:\n    key: energy\n"
 READ_FROM = "systems:\n  read_from: test.xyz\ntargets:\n  energy:\n    read_from: test.xyz\n"
 
 
-@pytest.mark.parametrize("options", [SHORT, READ_FROM], ids=["short", "read_from"])
+@pytest.mark.parametrize(
+    "options, architecture",
+    [(SHORT, "pet"), (READ_FROM, "pet"), (SHORT, "soap_bpnn"), (READ_FROM, "experimental.mace")],
+    ids=["short-pet", "read_from-pet", "short-soap_bpnn", "read_from-mace"],
+)
 def test_eval_reads_relative_paths_from_the_working_directory(
-    eval_files, tiny_models, monkeypatch, options
+    eval_files, tiny_models, monkeypatch, options, architecture
 ):
     """As ``mtt eval``: data files relative to the working directory, whatever
-    the output folder."""
+    the output folder, for each architecture (the metrics a user sees are checked
+    in a fresh process, below)."""
     monkeypatch.chdir(eval_files)
     (eval_files / "eval.yaml").write_text(options + "mbe:\n  max_order: 2\n")
-    code = main(
-        ["eval", str(tiny_models["pet"]), "eval.yaml", "-o", "out/pred.xyz", "--no-warm-up"]
-    )
+    model = str(tiny_models[architecture])
+    code = main(["eval", model, "eval.yaml", "-o", "out/pred.xyz", "--no-warm-up"])
     assert code == 0
     assert len(ase.io.read(eval_files / "out" / "pred.xyz", ":")) == 2
     assert (eval_files / "out" / "mbe" / "report.json").is_file()

@@ -215,3 +215,35 @@ def test_fix_e1_without_e1_baseline_is_one_line_and_writes_nothing(hydrogen_file
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "mbe.fix_e1: needs mbe.e1_baseline" in error, error
     assert not (hydrogen_files / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_training_writes_no_model_and_the_next_run_completes(
+    hydrogen_files,
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    options = train_options("pet")
+    options["architecture"]["training"]["num_epochs"] = 1000
+    write_yaml(hydrogen_files / "long.yaml", options)
+    command = [sys.executable, "-m", "metatrain_mbe", "train", "long.yaml", "-o", "run/model.pt"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _ in range(1200):  # until metatrain's first epoch is logged
+        logs = list(hydrogen_files.glob("outputs/*/*/train.log"))
+        if logs and "Epoch:" in logs[0].read_text():
+            break
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (hydrogen_files / "run" / "model.pt").exists()
+    options["architecture"]["training"]["num_epochs"] = 1
+    write_yaml(hydrogen_files / "long.yaml", options)
+    assert main(["train", "long.yaml", "-o", "run/model.pt"]) == 0
+    assert (hydrogen_files / "run" / "model.pt").is_file()
+    assert (hydrogen_files / "run" / "model_mbe" / "report.json").is_file()
+    assert not [p.name for p in (hydrogen_files / "run").iterdir() if p.name.startswith(".")]
