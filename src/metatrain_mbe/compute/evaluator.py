@@ -28,7 +28,14 @@ from ..errors import MBEInputError
 from ..expansion import SubsetPlan
 from .batching import fragment_separation, fragment_system, parent_pairs, subcluster_systems
 
-__all__ = ["BATCH_LAYOUTS", "CPU_BATCH_SIZE", "DEFAULT_BATCH_SIZE", "ModelEvaluator", "load_model"]
+__all__ = [
+    "BATCH_LAYOUTS",
+    "CPU_BATCH_SIZE",
+    "DEFAULT_BATCH_SIZE",
+    "ModelEvaluator",
+    "check_atomic_types",
+    "load_model",
+]
 
 #: batch layouts of :class:`ModelEvaluator`: one System with every sub-cluster
 #: as a fragment, or one System per sub-cluster
@@ -73,6 +80,18 @@ def load_model(path: str | Path, extensions: str | Path | None = None):
     except (RuntimeError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise MBEInputError(f"{path}: not a loadable metatomic model ({first})") from error
+
+
+def check_atomic_types(frames: list[ase.Atoms], known: set[int]) -> None:
+    """Refuse the first structure with atomic types outside ``known`` (the
+    model's ``capabilities().atomic_types``), naming its file and frame."""
+    for atoms in frames:
+        unknown = set(atoms.numbers.tolist()) - known
+        if unknown:
+            raise MBEInputError(
+                f"{describe(atoms)}: atomic types {sorted(unknown)} are not supported by the "
+                f"model (it knows {sorted(known)})"
+            )
 
 
 class ModelEvaluator:
@@ -189,12 +208,7 @@ class ModelEvaluator:
         return layout, timed
 
     def _job(self, parent: ase.Atoms, plan: SubsetPlan) -> dict:
-        numbers = set(parent.numbers.tolist())
-        if not numbers <= self.atomic_types:
-            raise MBEInputError(
-                f"{describe(parent)}: atomic types {sorted(numbers - self.atomic_types)} are not "
-                f"supported by the model (it knows {sorted(self.atomic_types)})"
-            )
+        check_atomic_types([parent], self.atomic_types)
         positions = torch.tensor(parent.positions, dtype=self.dtype, device=self.device)
         return {
             "types": torch.tensor(parent.numbers, dtype=torch.int32, device=self.device),

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..analysis import AnalysisSettings, make_evaluator
-from ..compute.evaluator import load_model
+from ..compute.evaluator import check_atomic_types, load_model
 from ..data import read_structures
-from ..data.io import ENERGY_KEY, FORCES_KEY, describe
+from ..data.io import ENERGY_KEY, FORCES_KEY
 from ..data.set_specs import PATH_KEYS, label_keys, rewrite_paths
 from ..errors import MBEInputError
 from .model_analysis import analyze_model
@@ -67,7 +67,8 @@ def evaluate_with_mbe(
     )
     assert isinstance(datasets, list)
     systems = [read_structures(dataset["systems"]["read_from"]) for dataset in datasets]
-    _check_types(model, [atoms for frames in systems for atoms in frames])
+    known = set(model.capabilities().atomic_types)  # refused before mtt eval runs
+    check_atomic_types([atoms for frames in systems for atoms in frames], known)
     predictions = Path(output).absolute()
     resolved = OmegaConf.create(rewrite_paths(copy.deepcopy(options), _absolute))
     # mtt eval writes into the predictions' directory; its metrics (RMSE, MAE) are logged
@@ -112,19 +113,6 @@ def evaluate_with_mbe(
             training_frames=training_frames,
         )
     return reports
-
-
-def _check_types(model, frames: list) -> None:
-    """Refuse, before ``mtt eval`` runs, a structure with atomic types the
-    model was not trained on."""
-    known = set(model.capabilities().atomic_types)
-    for atoms in frames:
-        unknown = set(atoms.numbers.tolist()) - known
-        if unknown:
-            raise MBEInputError(
-                f"{describe(atoms)}: atomic types {sorted(unknown)} are not supported by "
-                f"the model (it knows {sorted(known)})"
-            )
 
 
 def _check_files(spec, field: str = "") -> None:
