@@ -2,27 +2,41 @@
 
 10 000 random 8-atom hydrogen parents (two regimes), complete labelled sub-cluster
 sets (m = 2..7) for 400 of them (98 400 sub-clusters) and the isolated atom, with
-synthetic labels. Times reading, preparing (split, injection, checks) and writing
-the metatrain data sets, at proportion 1 (all sets injected), and where the time
-goes: ase's extended-XYZ parser, the checks of ``read_structures`` on each frame,
-the split and injection, and the writing.
+synthetic labels, at proportion 1 (all sets injected). Runs the preparation twice
+in one process, with the position checks of ``read_structures`` frame by frame
+(``check_positions`` on each, the naive way) and screened for many small frames
+at once (as the package does), and times each stage:
+
+- read: ``read_structures`` on both input files, as ``prepare_run`` calls it:
+  parsing (ase's extended-XYZ reader), then the position checks;
+- prepare: the rest of ``prepare_run`` (split, injection, label checks);
+- write: ``write_prepared``, the metatrain data sets and options;
+- total: ``prepare_run`` + ``write_prepared``, the whole preparation.
 
     OMP_NUM_THREADS=1 python benchmarks/prepare_data.py [--parents 10000 --labelled 400]
 """
 
 import argparse
+import copy
+import functools
+import gc
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import ase
 import ase.io
 import numpy as np
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from metatrain_mbe.data import enumerate_subclusters, isolated_atoms, read_structures
+from metatrain_mbe.data import assembly, enumerate_subclusters, isolated_atoms
+from metatrain_mbe.data import io as mbe_io
 from metatrain_mbe.interface.training import RunPaths, prepare_run, write_prepared
+
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 def synthetic(n_parents, n_labelled, rng):
@@ -41,6 +55,72 @@ def synthetic(n_parents, n_labelled, rng):
     return parents, subs
 
 
+def now():
+    return {kind: clock() for kind, clock in CLOCKS.items()}
+
+
+def since(start):
+    return {kind: clock() - start[kind] for kind, clock in CLOCKS.items()}
+
+
+def timed(function, spent):
+    """``function``, adding the seconds of each call to ``spent``."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        start = now()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            for kind, seconds in since(start).items():
+                spent[kind] += seconds
+
+    return wrapper
+
+
+def frame_by_frame(frames):
+    for atoms in frames:
+        mbe_io.check_positions(atoms)
+
+
+def run(options, grouped_checks):
+    """The stages of one preparation (seconds by clock), and the data sets."""
+    reading = {kind: 0.0 for kind in CLOCKS}
+    checking = {kind: 0.0 for kind in CLOCKS}
+    paths = RunPaths.from_output(Path("out/model.pt"), "extensions")
+    shutil.rmtree("out", ignore_errors=True)
+    checks = mbe_io._check_frames if grouped_checks else frame_by_frame
+    patches = [
+        mock.patch.object(assembly, "read_structures", timed(mbe_io.read_structures, reading)),
+        mock.patch.object(mbe_io, "_check_frames", timed(checks, checking)),
+    ]
+    for patch in patches:
+        patch.start()
+    try:
+        start = now()
+        prepared = prepare_run(options, paths)
+        preparing = since(start)
+        start = now()
+        write_prepared(prepared, paths)
+        writing = since(start)
+    finally:
+        for patch in patches:
+            patch.stop()
+    stages = {
+        kind: {
+            "parse": reading[kind] - checking[kind],
+            "checks": checking[kind],
+            "read": reading[kind],
+            "prepare": preparing[kind] - reading[kind],
+            "write": writing[kind],
+            "total": preparing[kind] + writing[kind],
+        }
+        for kind in CLOCKS
+    }
+    files = {name: Path(paths.data / name).read_bytes() for name in prepared.files}
+    return stages, {name: len(frames) for name, frames in prepared.files.items()}, files
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--parents", type=int, default=10_000)
@@ -49,9 +129,13 @@ def main():
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)
-        parents, subs = synthetic(args.parents, args.labelled, rng)
-        ase.io.write("parents.xyz", parents, format="extxyz")
-        ase.io.write("subclusters.xyz", subs, format="extxyz")
+        for name, n_parents, n_labelled in (
+            ("warm-up", 200, 40),
+            ("", args.parents, args.labelled),
+        ):
+            parents, subs = synthetic(n_parents, n_labelled, rng)
+            ase.io.write(f"{name}parents.xyz", parents, format="extxyz")
+            ase.io.write(f"{name}subclusters.xyz", subs, format="extxyz")
         print(f"{len(parents)} parents, {len(subs) - 1} sub-clusters + isolated atom")
         options = {
             "seed": 0,
@@ -65,33 +149,25 @@ def main():
                 "stratify_by": "regime",
             },
         }
-        paths = RunPaths.from_output(Path("out/model.pt"), "extensions")
-        clock = {"wall": time.perf_counter, "cpu": time.process_time}
-        parse = {}
-        for name in ("parents.xyz", "subclusters.xyz"):
-            start = {kind: now() for kind, now in clock.items()}
-            ase.io.read(name, index=":", format="extxyz")
-            parse[name] = {kind: now() - start[kind] for kind, now in clock.items()}
-        marks = [{kind: now() for kind, now in clock.items()}]
-        for name in ("parents.xyz", "subclusters.xyz"):
-            read_structures(name)
-        marks.append({kind: now() for kind, now in clock.items()})
-        prepared = prepare_run(options, paths)
-        marks.append({kind: now() for kind, now in clock.items()})
-        write_prepared(prepared, paths)
-        marks.append({kind: now() for kind, now in clock.items()})
-        counts = {name: len(frames) for name, frames in prepared.files.items()}
-        print(f"prepared {counts}")
-        for kind in clock:
-            reading, preparing, writing = (b[kind] - a[kind] for a, b in zip(marks, marks[1:]))
-            ase_parse = sum(seconds[kind] for seconds in parse.values())
-            print(
-                f"{kind}: read + prepare {preparing:.2f} s, write {writing:.2f} s, "
-                f"total {preparing + writing:.2f} s; of which ase's extxyz parser "
-                f"{ase_parse:.2f} s (sub-clusters {parse['subclusters.xyz'][kind]:.2f}), "
-                f"read_structures' checks {reading - ase_parse:.2f} s, split + injection "
-                f"{preparing - reading:.2f} s (each file read once)"
-            )
+        # first calls import and set up (omegaconf, ase's formats, ...): untimed
+        warm_up = copy.deepcopy(options)
+        warm_up["training_set"]["systems"] = "warm-upparents.xyz"
+        warm_up["mbe"]["subclusters"] = "warm-upsubclusters.xyz"
+        for grouped in (False, True):
+            run(warm_up, grouped)
+        del parents, subs
+        gc.collect()
+        naive, counts, naive_files = run(options, grouped_checks=False)
+        gc.collect()
+        grouped, _, files = run(options, grouped_checks=True)
+        print(f"prepared {counts}; same data sets written both ways: {naive_files == files}")
+        stages = list(naive["cpu"])
+        print(f"{'':20}" + "".join(f"{stage:>9}" for stage in stages))
+        for kind in CLOCKS:
+            for name, seconds in (("frame by frame", naive[kind]), ("grouped", grouped[kind])):
+                print(f"{kind + ' ' + name:20}" + "".join(f"{seconds[s]:9.2f}" for s in stages))
+            ratio = "".join(f"{naive[kind][s] / max(grouped[kind][s], 1e-9):9.2f}" for s in stages)
+            print(f"{kind + ' ratio':20}" + ratio)
 
 
 if __name__ == "__main__":

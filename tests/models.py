@@ -84,8 +84,9 @@ def tiny_hypers(name: str) -> dict:
     return hypers
 
 
-def export_tiny_model(name: str, directory: Path, seed: int = 0) -> Path:
-    """Build an untrained float64 metatrain model for hydrogen and save it."""
+def tiny_model(name: str, atomic_types: tuple[int, ...] = (1,), seed: int = 0):
+    """An untrained float64 metatrain model (:func:`tiny_hypers`) for
+    ``atomic_types`` (hydrogen by default) with an energy target."""
     from metatrain.utils.architectures import import_architecture
     from metatrain.utils.data import DatasetInfo
     from metatrain.utils.data.target_info import get_energy_target_info
@@ -106,9 +107,18 @@ def export_tiny_model(name: str, directory: Path, seed: int = 0) -> Path:
         ),
         add_position_gradients=True,
     )
-    info = DatasetInfo(length_unit="angstrom", atomic_types=[1], targets={"energy": target})
-    model = import_architecture(name).__model__(tiny_hypers(name), info).to(torch.float64)
+    info = DatasetInfo(
+        length_unit="angstrom", atomic_types=list(atomic_types), targets={"energy": target}
+    )
+    return import_architecture(name).__model__(tiny_hypers(name), info).to(torch.float64)
+
+
+def export_tiny_model(
+    name: str, directory: Path, seed: int = 0, atomic_types: tuple[int, ...] = (1,)
+) -> Path:
+    """Save :func:`tiny_model` as ``directory/NAME.pt``, extensions beside it."""
     path = directory / f"{name}.pt"
+    model = tiny_model(name, atomic_types, seed)
     model.eval().export().save(str(path), collect_extensions=str(directory / "extensions"))
     return path
 

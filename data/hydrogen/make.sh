@@ -81,9 +81,10 @@ batch() {  # IDS: label the sets of these parents, add the complete ones
     local ids=$1 name=work/sets-${1//[,:]/-}
     if python sets.py done subclusters.xyz.gz "$ids"; then return; fi
     local start=$SECONDS
+    # --overwrite: a killed run's scratch files are made again (labels come from the store)
     mtt-mbe subclusters parents.xyz.gz --ids "$ids" --orders 2:7 --with-parents \
-        -o "$name-to-label.xyz"
-    $label "$name-to-label.xyz" -o "$name.xyz" --retry-failed || (($? == 3))
+        -o "$name-to-label.xyz" --overwrite
+    $label "$name-to-label.xyz" -o "$name.xyz" --retry-failed --overwrite || (($? == 3))
     python sets.py merge "$name.xyz" subclusters.xyz.gz
     rm -f "$name-to-label.xyz"
     echo "batch $ids: $((SECONDS - start)) s ($(date -u +%FT%TZ))"

@@ -49,6 +49,7 @@ def test_float32_precision_warning_grows_with_order():
 def test_markdown_tables(tmp_path):
     result = linear_result()
     report = {
+        "units": diagnostics.units([result.parent]),
         "model_info": {"evaluator": "X", "dtype": "float32", "strategy": None, "max_order": None},
         "model": {
             "groups": {

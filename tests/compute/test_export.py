@@ -21,7 +21,7 @@ from metatrain_mbe.expansion import SubsetPlan, moebius_transform, order_sums
 from metatrain_mbe.interface.cli import main
 
 from ..conftest import hydrogen_cluster
-from ..models import ARCHITECTURES, export_pair_potential, tiny_hypers
+from ..models import ARCHITECTURES, export_pair_potential, tiny_model
 
 BY_ORDER = {ENERGY_BY_ORDER: ModelOutput(unit="eV", sample_kind="system")}
 
@@ -287,22 +287,7 @@ def test_metadata_names_the_wrapped_model(tmp_path, tiny_models):
 @pytest.mark.slow
 def test_a_checkpoint_exports_like_its_exported_model(tmp_path):
     """``.ckpt`` in, as ``mtt export`` takes it: same energies as the ``.pt``."""
-    from metatrain.utils.architectures import import_architecture
-    from metatrain.utils.data import DatasetInfo
-    from metatrain.utils.data.target_info import get_energy_target_info
-    from omegaconf import OmegaConf
-
-    target = get_energy_target_info(
-        "energy",
-        OmegaConf.create(
-            {"quantity": "energy", "unit": "eV", "type": "scalar", "per_atom": False}
-            | {"num_subtargets": 1, "description": ""}
-        ),
-        add_position_gradients=True,
-    )
-    info = DatasetInfo(length_unit="angstrom", atomic_types=[1], targets={"energy": target})
-    torch.manual_seed(0)
-    model = import_architecture("pet").__model__(tiny_hypers("pet"), info).to(torch.float64)
+    model = tiny_model("pet")
     torch.save(model.get_checkpoint(), tmp_path / "model.ckpt")
     model.eval().export().save(str(tmp_path / "model.pt"))
     (tmp_path / "extensions").mkdir()

@@ -133,3 +133,29 @@ def test_proportion_without_labelled_parents_is_an_error():
     frames = parents(3)
     with pytest.raises(MBEInputError, match="no training parent has labelled sub-clusters"):
         choose_injected_parents({}, frames, proportion=0.5, seed=0)
+
+
+def molecular_parents(n, n_molecules=4):
+    """Parents of H2 molecules 3 Å apart, declared as fragments."""
+    frames = []
+    for k in range(n):
+        positions = [[3.0 * i, 0.1 * k, z] for i in range(n_molecules) for z in (0.0, 0.74)]
+        atoms = ase.Atoms(f"H{2 * n_molecules}", positions=positions)
+        atoms.arrays["mbe_fragment"] = np.repeat(np.arange(n_molecules), 2)
+        atoms.info.update(mbe_parent=k)
+        frames.append(atoms)
+    return frames
+
+
+def test_fragment_sets_hold_whole_molecules_from_single_ones_up():
+    frames = molecular_parents(2)
+    sets = subcluster_sets(enumerate_subclusters(frames)[::-1], frames)
+    # 4 single molecules, 6 pairs, 4 triples per parent, each a union of whole H2
+    assert [len(sets[k]) for k in (0, 1)] == [14, 14]
+    assert [a.info["mbe_order"] for a in sets[0]] == [1] * 4 + [2] * 6 + [3] * 4
+    assert all(len(a) == 2 * a.info["mbe_order"] for a in sets[0])
+    pairs = subcluster_sets(enumerate_subclusters(frames), frames, orders=[2])
+    assert [len(pairs[k]) for k in (0, 1)] == [6, 6]
+    without_a_molecule = [a for a in enumerate_subclusters(frames) if a.info["mbe_order"] > 1]
+    with pytest.raises(MBEInputError, match="0 of 4 sub-clusters of order 1 are labelled"):
+        subcluster_sets(without_a_molecule, frames)

@@ -102,7 +102,8 @@ def test_subclusters_of_a_large_parent_are_refused_at_once():
     start = time.perf_counter()
     with pytest.raises(
         MBEInputError,
-        match="30 atoms, 1073741792 sub-clusters; 1 parents give 1073741792, more than the 1048576",
+        match="30 bodies, 1073741792 sub-clusters; 1 parents give 1073741792, more than the "
+        "1048576",
     ):
         enumerate_subclusters([parent])
     assert time.perf_counter() - start < 1

@@ -30,6 +30,7 @@ from metatrain_mbe.data.bulk import hydrogen_bulk
 from metatrain_mbe.interface.cli import build_parser, main
 
 from ..conftest import hydrogen_cluster
+from ..data.test_fragments import water_dimer
 from .conftest import lj_hydrogen_label
 
 LJ = "ase.calculators.lj:LennardJones"
@@ -68,6 +69,7 @@ def template(tmp_path_factory):
         atoms = parent.copy()
         edit(atoms)
         ase.io.write(root / name, [atoms])
+    _write_waters(root)
     return root
 
 
@@ -91,7 +93,9 @@ def workdir(template, tmp_path, monkeypatch):
     text file), adir/ (a folder), exists.xyz (a user's file), old/ (an old
     report), argon.xyz and argon.yaml (data and eval options for a species the
     models do not know), and the data-layer cases nan.xyz, coincident.xyz,
-    half.xyz (mbe_parent=1.5) and thirty.xyz (a 30-atom parent).
+    half.xyz (mbe_parent=1.5) and thirty.xyz (a 30-atom parent); for
+    fragments, water.xyz, fragmented.xyz and ambiguous.xyz (see
+    :func:`_write_waters`).
     """
     root = tmp_path / "work"
     shutil.copytree(template, root)
@@ -114,6 +118,16 @@ def _half_id(atoms):
 def _thirty(atoms):
     del atoms[:]
     atoms.extend(hydrogen_cluster(30, seed=2))
+
+
+def _write_waters(root):
+    """water.xyz (a water dimer, H...O 1.85 Å), fragmented.xyz (the dimer with
+    mbe_fragment) and ambiguous.xyz (H...O 1.26 Å, at the O-H bond cutoff)."""
+    ase.io.write(root / "water.xyz", [water_dimer()])
+    declared = water_dimer()
+    declared.arrays["mbe_fragment"] = np.array([0, 0, 0, 1, 1, 1])
+    ase.io.write(root / "fragmented.xyz", [declared])
+    ase.io.write(root / "ambiguous.xyz", [water_dimer(hbond=1.26)])
 
 
 _DATA_EDITS = {
@@ -184,6 +198,39 @@ BAD = {
         data_layer("subclusters coincident.xyz -o s.xyz", "coincident.xyz:frame 0"),
         data_layer("subclusters half.xyz -o s.xyz", "half.xyz:frame 0"),
         data_layer("subclusters thirty.xyz -o s.xyz", "thirty.xyz:frame 0"),
+    ],
+    "fragments": [
+        ("fragments missing.xyz -o f.xyz", "missing.xyz: no such file"),
+        ("fragments garbage.xyz -o f.xyz", "garbage.xyz:line 1: not an extended XYZ file"),
+        ("fragments empty.xyz -o f.xyz", "empty.xyz: empty"),
+        ("fragments adir -o f.xyz", "adir: not a file"),
+        ("fragments water.xyz -o exists.xyz", "exists.xyz: already exists; --overwrite"),
+        ("fragments water.xyz -o water.xyz", "water.xyz: already exists; --overwrite"),
+        ("fragments water.xyz -o afile/f.xyz", "afile is a file, not a folder"),
+        ("fragments water.xyz -o adir", "adir: is a folder, expected a file"),
+        ("fragments water.xyz", "the following arguments are required: -o/--output"),
+        ("fragments water.xyz -o f.xyz --mult 0", "argument --mult: 0 is not a finite number > 0"),
+        ("fragments water.xyz -o f.xyz --mult -1", "argument --mult: -1 is not a finite number"),
+        ("fragments water.xyz -o f.xyz --mult nan", "argument --mult: nan is not a finite"),
+        ("fragments water.xyz -o f.xyz --mult x", "argument --mult: 'x' is not a number"),
+        ("fragments water.xyz -o f.xyz --ions Xx", "argument --ions: 'Xx' is not an element"),
+        data_layer("fragments nan.xyz -o f.xyz", "nan.xyz:frame 0"),
+        data_layer("fragments coincident.xyz -o f.xyz", "coincident.xyz:frame 0"),
+        data_layer("fragments bulk.xyz -o f.xyz", "bulk.xyz:frame 0: field 'pbc' is periodic"),
+        data_layer(
+            "fragments subclusters.xyz -o f.xyz",
+            "subclusters.xyz:frame 5 (mbe_parent=100, mbe_atoms=[0 1]): field 'mbe_atoms' "
+            "marks a sub-cluster",
+        ),
+        data_layer(
+            "fragments fragmented.xyz -o new/f.xyz",
+            "fragmented.xyz:frame 0: field 'mbe_fragment' exists already; --replace",
+        ),
+        data_layer(
+            "fragments ambiguous.xyz -o new/f.xyz",
+            "ambiguous.xyz:frame 0: atoms 0 (O) and 4 (H) are 1.260 Å apart",
+        ),
+        data_layer("fragments water.xyz -o f.xyz --mult 1", "water.xyz:frame 0: atoms 0 (O)"),
     ],
     "label": [
         (f"label h2.xyz -o l.xyz --calculator {LJ} --workers 0", "--workers: 0 is not"),
@@ -299,6 +346,8 @@ GOOD = [
     ("bulk --regime low --atoms 8 -n 2 -o new/b.xyz", "new/b.xyz"),
     ("sample bulk.xyz --protocol pairs --size 4 -n 3 -o s.xyz", "s.xyz"),
     ("subclusters parents.xyz -o s.xyz --orders 2:3 --ids 100:101", "s.xyz"),
+    ("fragments water.xyz -o f.xyz", "f.xyz"),
+    ("fragments fragmented.xyz -o new/f.xyz --replace", "new/f.xyz"),
     ("analyze subclusters.xyz -o out --max-order 3", "out/report.json"),
     ("bulk --regime high --atoms 8 -n 1 -o exists.xyz --overwrite", "exists.xyz"),
 ]

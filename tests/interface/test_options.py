@@ -24,7 +24,7 @@ def test_defaults_and_normalisation():
         ({"analysis": {"max_ordre": 3}}, "mbe.analysis.max_ordre: unknown key (known: parents"),
         ({"analysis": {"test_parents": "some"}}, "mbe.analysis.test_parents: Input should be"),
         ({"orders": "2-7"}, "mbe.orders: Value error, '2-7' is not an order range"),
-        ({"orders": [1, 2]}, "mbe.orders: Value error, [1, 2] must list sizes >= 2"),
+        ({"orders": [0, 2]}, "mbe.orders: Value error, [0, 2] must list sizes >= 1"),
         ({"subcluster_weight": 0}, "mbe.subcluster_weight: Input should be greater than"),
         ({"subcluster_weight": 2.5}, "mbe.subcluster_weight: Input should be a valid integer"),
         ("yes", "mbe: Input should be a valid dictionary"),

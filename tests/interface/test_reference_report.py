@@ -154,6 +154,7 @@ def test_order_rmse_holds_the_spread_of_the_reference_energies_per_atom():
 
 def test_model_markdown_states_the_units_of_each_rmse(tmp_path):
     report = {
+        "units": diagnostics.units([]),
         "model": {"groups": {"all": _group(4)}},
         "e1_check": {"difference": {}},
         "rmse": _rmse(0.02, 0.01),
@@ -174,5 +175,7 @@ def test_model_markdown_states_the_units_of_each_rmse(tmp_path):
     assert "> **Warning:** statistics over N < 10 parents (model: all (4))" in text
     assert "> **Warning:** the model looks undertrained" in text
     assert "| 8 | 20 | 0.02 | 0.01 | — |" in text
-    assert "RMSE of E(S)/m (eV/atom)" in text and "RMSE of model V^(2) (eV per dimer)" in text
+    assert (
+        "RMSE of E(S) per atom (eV/atom)" in text and "RMSE of model V^(2) (eV per dimer)" in text
+    )
     assert "| H-H | 1 | 0.740 – 0.740 | -0.2500 at 0.740 | -0.2000 at 0.700 | 0.05 |" in text

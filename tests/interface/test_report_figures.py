@@ -32,6 +32,7 @@ def reference_report(n_pairs: int = 1) -> dict:
     symbols = ["H", "He", "Li", "Be", "B"]
     pairs = [f"{a}-{b}" for i, a in enumerate(symbols) for b in symbols[i:]][:n_pairs]
     return {
+        "units": {"bodies": "atoms", "V_tilde": "eV/atom", "dV_tilde": "eV/Angstrom", "e1": "eV"},
         "source": {"data": "labelled.xyz"},
         "e1": {"H": -13.0},
         "reference": {"groups": {"all": {"n_parents": 2, "orders": orders}}},

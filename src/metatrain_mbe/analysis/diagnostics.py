@@ -5,7 +5,12 @@ The model sections take the per-parent results of :func:`.model.model_results`;
 those of a reference-only analysis (:func:`reference_per_parent`,
 :func:`labelled_dimers`) the labelled terms; :func:`report_flags` reads a
 finished report. All return plain JSON-able dicts. Units: energies eV, Ṽ
-eV/atom, gradients and forces eV/Å, distances Å.
+eV per body (eV/atom, or eV/molecule when the parents declare fragments),
+gradients and forces eV/Å, distances Å.
+
+The isolated-atom sections (E_1 check, baselines) concern single-atom bodies
+only: a molecule's one-body term is its own energy in the parent geometry,
+which the per-order RMSE (order 1) compares.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ import math
 from typing import TYPE_CHECKING
 
 import ase
+import numpy as np
 import torch
 from ase.data import chemical_symbols
 
 from ..compute.protocol import Evaluator
-from ..data.io import PARENT_KEY
-from ..expansion import BodyOrderTerms, SubsetPlan
+from ..data.io import FRAGMENT_KEY, PARENT_KEY
+from ..data.subclusters import bodies_of, parent_plan
+from ..expansion import BodyOrderTerms, SubsetPlan, atoms_of
 
 if TYPE_CHECKING:
     from .model import ParentResult
@@ -35,6 +42,7 @@ __all__ = [
     "effective_e1",
     "labelled_dimers",
     "model_e1",
+    "one_body_terms",
     "order_rmse",
     "per_parent",
     "precision",
@@ -42,6 +50,7 @@ __all__ = [
     "report_flags",
     "soap_distances",
     "terms_with_e1",
+    "units",
     "with_e1",
 ]
 
@@ -55,17 +64,38 @@ EPS_FLOAT32 = float(torch.finfo(torch.float32).eps)
 #: not flag as rough
 MIN_PARENTS = 10
 
-#: largest RMSE of the model's E(S)/m, as a fraction of the standard deviation
-#: of the reference E(S)/m, at the largest labelled order, that a report does not
+#: largest RMSE of the model's E(S) per atom, as a fraction of the standard deviation
+#: of the reference E(S) per atom, at the largest labelled order, that a report does not
 #: flag as undertrained (see :func:`report_flags`)
 UNDERTRAINED_RATIO = 0.5
 
 
+def units(parents: list[ase.Atoms]) -> dict[str, str]:
+    """The ``units`` section of a report: what a body is (``atoms``, or
+    ``molecules`` when the parents declare fragments) and the unit of each
+    quantity (Ṽ^(m) per body)."""
+    molecules = any(FRAGMENT_KEY in p.arrays for p in parents)
+    return {
+        "bodies": "molecules" if molecules else "atoms",
+        "V_tilde": "eV/molecule" if molecules else "eV/atom",
+        "dV_tilde": "eV/Angstrom",
+        "e1": "eV",
+    }
+
+
 def _single_atoms(plan: SubsetPlan) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows of the one-atom sub-clusters and the atom each holds."""
-    rows = torch.nonzero(plan.orders == 1).flatten()
-    atoms = torch.tensor([int(m).bit_length() - 1 for m in plan.masks[rows]], dtype=torch.long)
+    """Rows of the one-atom sub-clusters (single-atom bodies) and the atom each holds."""
+    rows = torch.nonzero((plan.orders == 1) & (plan.atom_counts() == 1)).flatten()
+    atoms = torch.tensor(
+        [plan.atoms_in(int(m))[0] for m in plan.masks[rows].tolist()], dtype=torch.long
+    )
     return rows, atoms
+
+
+def _single_atom_species(r: ParentResult) -> set[int]:
+    """Atomic numbers of the parent's single-atom bodies (those E_1 applies to)."""
+    _, atoms = _single_atoms(r.plan)
+    return {int(r.parent.numbers[a]) for a in atoms.tolist()}
 
 
 def model_e1(results: list[ParentResult]) -> dict[str, float]:
@@ -117,6 +147,46 @@ def _symbols(e1: dict[int, float]) -> dict[str, float]:
     return {chemical_symbols[z]: value for z, value in sorted(e1.items())}
 
 
+def one_body_terms(
+    parents: list[ase.Atoms],
+    plans: list[SubsetPlan],
+    reference: list[torch.Tensor | None],
+    model: list[torch.Tensor] | None = None,
+) -> dict:
+    """The one-body terms of molecular bodies, per chemical formula: how many,
+    the mean and spread of the labelled V({i}) = E({i}) (eV), and the model's
+    mean and RMSE against them (eV). Single-atom bodies (E_1) are left out.
+
+    :param reference: per parent, the labelled E(S) in plan order, or None.
+    :param model: per parent, the model's E(S) in plan order.
+    """
+    found: dict[str, dict[str, list[float]]] = {}
+    for k, (parent, plan) in enumerate(zip(parents, plans)):
+        labels = reference[k]
+        singles = (plan.orders == 1) & (plan.atom_counts() > 1)
+        for row in torch.nonzero(singles).flatten().tolist():
+            formula = parent[plan.atoms_in(int(plan.masks[row]))].get_chemical_formula()
+            entry = found.setdefault(formula, {"reference": [], "model": []})
+            if labels is not None:
+                entry["reference"].append(float(labels[row]))
+            if model is not None:
+                entry["model"].append(float(model[k][row]))
+    out = {}
+    for formula, entry in sorted(found.items()):
+        labelled = torch.tensor(entry["reference"], dtype=torch.float64)
+        predicted = torch.tensor(entry["model"], dtype=torch.float64)
+        summary: dict = {"n": max(len(labelled), len(predicted))}
+        if len(labelled):
+            summary["reference_mean"] = float(labelled.mean())
+            summary["reference_std"] = float(labelled.std(unbiased=False))
+        if len(predicted):
+            summary["model_mean"] = float(predicted.mean())
+        if len(labelled) and len(predicted) == len(labelled):
+            summary["rmse"] = float((predicted - labelled).square().mean().sqrt())
+        out[formula] = summary
+    return out
+
+
 def e1_check(results: list[ParentResult], reference_e1: dict[str, float]) -> dict:
     """The model's own E_1 against the reference (eV by symbol), and a warning
     when they differ by more than :data:`E1_TOLERANCE`.
@@ -164,12 +234,15 @@ def terms_with_e1(results: list[ParentResult], e1: dict[str, float]) -> list[Bod
 
 def baselines(results: list[ParentResult], reference_e1: dict[str, float]) -> dict:
     """Ṽ^(m) with each E_1 baseline: the reference's, the model's own, and the
-    effective one (per parent), for the model and, where labelled, the reference."""
+    effective one (per parent), for the model and, where labelled, the reference.
+    Parents whose bodies are fragments have no E_1 baseline and are left out."""
     own = {ase.data.atomic_numbers[s]: v for s, v in model_e1(results).items()}
     given = {ase.data.atomic_numbers[s]: v for s, v in reference_e1.items()}
     v_tilde: dict[str, dict[str, list[torch.Tensor]]] = {"model": {}, "reference": {}}
     effective: dict[str, list[dict[int, float]]] = {"model": [], "reference": []}
     for r in results:
+        if not r.plan.is_atomic:
+            continue
         numbers = r.parent.numbers
         sources = {"model": r.energies}
         if r.reference is not None:
@@ -211,10 +284,11 @@ def _average(fits: list[dict[int, float]]) -> dict[int, float]:
 
 def order_rmse(results: list[ParentResult]) -> dict:
     """RMSE of the model's E(S) (per atom, eV/atom) and forces (eV/Å, over
-    components) on the labelled sub-clusters, per order m (m = N: the parents).
+    components) on the labelled sub-clusters, per order m in bodies (m = N:
+    the parents; m = 1: single molecules when the bodies are fragments).
 
     Each order also holds ``reference_std_per_atom``, the standard deviation of
-    the reference E(S)/m over the same sub-clusters (eV/atom): the RMSE of a
+    the reference E(S) per atom over the same sub-clusters (eV/atom): the RMSE of a
     model that predicts one constant energy per atom.
     """
     sums: dict[int, dict] = {}
@@ -222,7 +296,7 @@ def order_rmse(results: list[ParentResult]) -> dict:
         if r.reference is None:
             continue
         membership = r.plan.atom_membership()
-        sizes = r.plan.orders.clamp(min=1)
+        sizes = r.plan.atom_counts().clamp(min=1)
         error = (r.energies - r.reference.energies) / sizes
         per_atom = r.reference.energies / sizes
         for row in range(1, r.plan.n_subsets):
@@ -246,19 +320,29 @@ def order_rmse(results: list[ParentResult]) -> dict:
     return out
 
 
+def _pair_name(first: ase.Atoms, second: ase.Atoms) -> str:
+    """``"A-B"``: the two bodies' chemical formulas (species for atoms), sorted."""
+    return "-".join(sorted((first.get_chemical_formula(), second.get_chemical_formula())))
+
+
+def _separation(first: ase.Atoms, second: ase.Atoms) -> float:
+    """Distance between two bodies' centres of mass (Å): for atoms, their distance."""
+    return float(((first.get_center_of_mass() - second.get_center_of_mass()) ** 2).sum() ** 0.5)
+
+
 def _dimers(parent: ase.Atoms, plan: SubsetPlan):
-    """``(species pair "A-B", row, distance in Å)`` of each two-atom sub-cluster."""
-    symbols = parent.get_chemical_symbols()
-    distances = parent.get_all_distances()
+    """``(pair "A-B", row, distance in Å)`` of each two-body sub-cluster: two
+    atoms (species, their distance) or two fragments (formulas, the distance
+    of their centres of mass)."""
     for row in torch.nonzero(plan.orders == 2).flatten().tolist():
-        mask = int(plan.masks[row])
-        i, j = [k for k in range(len(symbols)) if (mask >> k) & 1]
-        yield "-".join(sorted((symbols[i], symbols[j]))), row, float(distances[i, j])
+        i, j = atoms_of(int(plan.masks[row]))
+        first, second = parent[plan.atoms_in(1 << i)], parent[plan.atoms_in(1 << j)]
+        yield _pair_name(first, second), row, _separation(first, second)
 
 
 def labelled_dimers(terms: list[BodyOrderTerms], parents: dict[int, ase.Atoms]) -> dict:
-    """The reference V^(2)(r) per species pair: ``{"A-B": {"r": [...] (Å),
-    "reference": [...] (eV per dimer)}}`` over the two-atom sub-clusters.
+    """The reference V^(2)(r) per pair of body kinds: ``{"A-B": {"r": [...] (Å),
+    "reference": [...] (eV per dimer)}}`` over the two-body sub-clusters.
 
     :param parents: the parent of each term, by ``mbe_parent`` id.
     """
@@ -271,17 +355,46 @@ def labelled_dimers(terms: list[BodyOrderTerms], parents: dict[int, ase.Atoms]) 
     return dict(sorted(out.items()))
 
 
+def _dimer_templates(parents: list[ase.Atoms]) -> dict[str, ase.Atoms]:
+    """One two-body structure per pair of body kinds found in ``parents``
+    (bodies as in their first parent; fragments keep ``mbe_fragment`` 0 and 1)."""
+    templates: dict[str, ase.Atoms] = {}
+    for parent in parents:
+        bodies = [parent[atoms] for atoms in bodies_of(parent)]
+        for i, first in enumerate(bodies):
+            for second in bodies[i + 1 :]:
+                name = _pair_name(first, second)
+                if name in templates:
+                    continue
+                dimer = first + second
+                if FRAGMENT_KEY in parent.arrays:
+                    dimer.arrays[FRAGMENT_KEY] = np.repeat([0, 1], [len(first), len(second)])
+                templates[name] = dimer
+    return templates
+
+
+def _at_separation(dimer: ase.Atoms, distance: float) -> ase.Atoms:
+    """``dimer`` with its second body moved along the line of the centres of
+    mass so that they are ``distance`` Å apart."""
+    bodies = bodies_of(dimer)
+    first, second = dimer[bodies[0]], dimer[bodies[1]]
+    axis = second.get_center_of_mass() - first.get_center_of_mass()
+    shift = axis / np.linalg.norm(axis) * distance - axis
+    moved = dimer.copy()
+    moved.positions[bodies[1]] += shift
+    return moved
+
+
 def dimer_curves(results: list[ParentResult], evaluator: Evaluator, n_points: int = 80) -> dict:
-    """V^(2)(r) per species pair: the labelled dimers (reference and model
-    V(S) against distance, and the model's ``rmse`` on them, eV per dimer) and
-    the model's curve on a grid of distances."""
+    """V^(2)(r) per pair of body kinds (species, or fragment formulas): the
+    labelled dimers (reference and model V(S) against distance, and the
+    model's ``rmse`` on them, eV per dimer) and the model's curve on a grid of
+    distances (fragments moved rigidly along the line of their centres of
+    mass, from their geometry in the first parent holding that pair)."""
     observed: dict[str, dict[str, list[float]]] = {}
-    pairs: set[tuple[str, ...]] = set()
     largest = 0.0
     for r in results:
-        symbols = r.parent.get_chemical_symbols()
         largest = max(largest, float(r.parent.get_all_distances().max()))
-        pairs |= {tuple(sorted((a, b))) for i, a in enumerate(symbols) for b in symbols[i + 1 :]}
         if r.reference is None or r.plan.max_order < 2:
             continue
         reference_v = r.reference.terms().v
@@ -294,10 +407,9 @@ def dimer_curves(results: list[ParentResult], evaluator: Evaluator, n_points: in
     shortest = min((min(o["r"]) for o in observed.values()), default=0.5)
     grid = torch.linspace(max(0.3, 0.8 * shortest), max(cutoff, largest), n_points)
     out: dict[str, dict] = {}
-    for a, b in sorted(pairs):
-        name = f"{a}-{b}"
-        dimers = [ase.Atoms([a, b], positions=[[0, 0, 0], [float(x), 0, 0]]) for x in grid]
-        plan = SubsetPlan(2)
+    for name, template in sorted(_dimer_templates([r.parent for r in results]).items()):
+        dimers = [_at_separation(template, float(x)) for x in grid]
+        plan = parent_plan(template)
         evaluated = evaluator.evaluate(dimers, [plan] * len(dimers))
         curve = [float(BodyOrderTerms.from_energies(0, plan, e).v[3]) for e, _ in evaluated]
         out[name] = {"grid": {"r": grid.tolist(), "model": curve}}
@@ -350,6 +462,7 @@ def _parent_row(parent: ase.Atoms, group_by: str | None) -> dict:
         "parent": int(parent.info[PARENT_KEY]),
         "group": None if group_by is None else str(parent.info.get(group_by)),
         "n_atoms": len(parent),
+        "n_bodies": len(bodies_of(parent)),
     }
 
 
@@ -393,7 +506,7 @@ def report_flags(report: dict) -> dict:
     - ``undertrained`` (when the report has a per-order RMSE and the reference
       energies spread at all): at the largest labelled order m (the parents
       themselves when the expansion is complete), the ratio of the model's
-      RMSE of E(S)/m to the standard deviation of the reference E(S)/m over
+      RMSE of E(S) per atom to the standard deviation of the reference E(S) per atom over
       the same clusters. The ratio is sqrt(1 - R²): 1 is
       a model no better than one constant energy per atom. It is flagged above
       :data:`UNDERTRAINED_RATIO` (R² < 0.75): the model has not learnt the
@@ -436,9 +549,9 @@ def report_flags(report: dict) -> dict:
         }
         if ratio > UNDERTRAINED_RATIO:
             flags["warnings"].append(
-                f"the model looks undertrained: its RMSE of E(S)/m on the labelled "
-                f"{order}-atom clusters, {1000 * entry['energy_per_atom']:.3g} meV/atom, is "
-                f"{ratio:.2f} times the spread (std) of the reference E(S)/m, "
+                f"the model looks undertrained: its RMSE of E(S) per atom on the labelled "
+                f"{order}-body clusters, {1000 * entry['energy_per_atom']:.3g} meV/atom, is "
+                f"{ratio:.2f} times the spread (std) of the reference E(S) per atom, "
                 f"{1000 * spread:.3g} meV/atom (flagged above {UNDERTRAINED_RATIO}): "
                 "its body-ordered terms show fitting error more than a learnt expansion"
             )

@@ -18,8 +18,7 @@ import ase
 import torch
 
 from ..compute.protocol import Evaluator
-from ..data import PARENT_KEY, SubclusterSet, describe
-from ..errors import MBEInputError
+from ..data import PARENT_KEY, SubclusterSet, parent_plan
 from ..expansion import BodyOrderTerms, SubsetPlan
 from . import diagnostics
 from .settings import AnalysisSettings
@@ -89,12 +88,7 @@ def model_results(
     references: dict[int, SubclusterSet] | None = None,
 ) -> list[ParentResult]:
     """Evaluate every sub-cluster of ``parents`` and Möbius-invert (float64)."""
-    plans = []
-    for parent in parents:
-        try:
-            plans.append(SubsetPlan(len(parent), settings.max_order, max_atoms=settings.max_atoms))
-        except ValueError as error:
-            raise MBEInputError(f"{describe(parent)}: {error}") from error
+    plans = [parent_plan(p, settings.max_order, settings.max_atoms) for p in parents]
     references = references or {}
     results = []
     for parent, plan, (energies, gradients) in zip(
@@ -117,6 +111,7 @@ def build_report(
     parents = {r.parent_id: r.parent for r in results}
     labelled = [r for r in results if r.reference is not None]
     report: dict = {
+        "units": diagnostics.units(list(parents.values())),
         "model_info": {
             "evaluator": type(evaluator).__name__,
             "dtype": str(evaluator.dtype).removeprefix("torch."),
@@ -127,6 +122,12 @@ def build_report(
         },
         "e1": e1,
         "e1_check": diagnostics.e1_check(results, e1),
+        "one_body": diagnostics.one_body_terms(
+            [r.parent for r in results],
+            [r.plan for r in results],
+            [None if r.reference is None else r.reference.energies for r in results],
+            [r.energies for r in results],
+        ),
         "model": statistics_section([r.terms for r in results], parents, settings.group_by),
         "per_parent": diagnostics.per_parent(results, settings.group_by),
         "baselines": diagnostics.baselines(results, e1),

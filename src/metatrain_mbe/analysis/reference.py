@@ -67,9 +67,5 @@ def write_terms(directory: Path, terms: list[BodyOrderTerms]) -> None:
 
 
 def write_report(path: Path, report: dict) -> None:
-    """Write ``report.json`` (units: eV/atom for Ṽ, eV/Å for |dṼ/dr|)."""
-    report = {
-        "units": {"V_tilde": "eV/atom", "dV_tilde": "eV/Angstrom", "e1": "eV"},
-        **report,
-    }
+    """Write ``report.json`` (its ``units`` section names the units)."""
     path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")

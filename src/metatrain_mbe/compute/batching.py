@@ -14,10 +14,15 @@ small and never periodic); each sub-cluster keeps the pairs whose two atoms it
 holds. Distance vectors are recomputed from ``positions``, so the autograd graph
 runs to the sub-cluster's own copy of the atoms. Two layouts:
 
-- :func:`fragment_system`: every sub-cluster of the batch as a fragment of one
-  System, fragments shifted ``separation`` Å apart along x (per-atom energies
-  are then summed per fragment);
+- :func:`fragment_system`: every sub-cluster of the batch as a disconnected
+  piece of one System, pieces shifted ``separation`` Å apart along x (per-atom
+  energies are then summed per piece);
 - :func:`subcluster_systems`: one System per sub-cluster.
+
+A sub-cluster is a set of bodies: atoms, or molecules (fragments of the
+parent). :func:`subset_members` lists subsets of bodies; indexing its table
+with the body of each atom (``members[:, body_of_atom]``) gives the atom
+membership the functions here take, so molecules need nothing else.
 """
 
 import torch
@@ -36,19 +41,19 @@ __all__ = [
 ]
 
 
-def subset_members(n_atoms: int, max_order: int, device: torch.device) -> torch.Tensor:
-    """``(n_fragments, n_atoms)`` membership of every subset with 1..max_order
-    atoms, by order then lexicographically (each order extends the previous
-    one's index tuples by a larger atom index; ``torch.combinations`` would
-    build n^r candidates)."""
-    atoms = torch.arange(n_atoms, device=device)
-    combos = atoms.reshape(-1, 1)
+def subset_members(n_bodies: int, max_order: int, device: torch.device) -> torch.Tensor:
+    """``(n_subclusters, n_bodies)`` membership of every subset with
+    1..max_order bodies, by order then lexicographically (each order extends the
+    previous one's index tuples by a larger body index; ``torch.combinations``
+    would build n^r candidates)."""
+    bodies = torch.arange(n_bodies, device=device)
+    combos = bodies.reshape(-1, 1)
     rows: list[torch.Tensor] = []
-    for order in range(1, min(max_order, n_atoms) + 1):
+    for order in range(1, min(max_order, n_bodies) + 1):
         if order > 1:
-            larger = torch.nonzero(atoms.reshape(1, -1) > combos[:, -1:])
+            larger = torch.nonzero(bodies.reshape(1, -1) > combos[:, -1:])
             combos = torch.cat([combos[larger[:, 0]], larger[:, 1:]], dim=1)
-        member = torch.zeros((combos.shape[0], n_atoms), dtype=torch.bool, device=device)
+        member = torch.zeros((combos.shape[0], n_bodies), dtype=torch.bool, device=device)
         rows.append(member.scatter_(1, combos, True))
     return torch.cat(rows)
 
@@ -72,15 +77,15 @@ def batch_atoms(members: torch.Tensor) -> list[torch.Tensor]:
     ``(f, i)`` pair (-1 where atom i is not in sub-cluster f).
 
     :param members: ``(F, N)`` boolean membership table.
-    :return: ``[fragment, parent_atom, position_in_batch]``.
+    :return: ``[subcluster, parent_atom, position_in_batch]``.
     """
     found = torch.nonzero(members)
-    fragment, parent_atom = found[:, 0], found[:, 1]
+    subcluster, parent_atom = found[:, 0], found[:, 1]
     position_in_batch = torch.full(members.shape, -1, dtype=torch.long, device=members.device)
-    position_in_batch[fragment, parent_atom] = torch.arange(
-        fragment.shape[0], device=members.device
+    position_in_batch[subcluster, parent_atom] = torch.arange(
+        subcluster.shape[0], device=members.device
     )
-    return [fragment, parent_atom, position_in_batch]
+    return [subcluster, parent_atom, position_in_batch]
 
 
 def subcluster_pairs(
@@ -88,17 +93,17 @@ def subcluster_pairs(
 ) -> list[torch.Tensor]:
     """The parent's ``pairs`` repeated for every sub-cluster holding both atoms.
 
-    :return: ``[fragment, batch_pairs]``: the sub-cluster of each kept pair and
-        the ``(n, 2)`` batch indices of its two atoms.
+    :return: ``[subcluster, batch_pairs]``: the sub-cluster of each kept pair
+        and the ``(n, 2)`` batch indices of its two atoms.
     """
     first, second = pairs[:, 0], pairs[:, 1]
     found = torch.nonzero(members[:, first] & members[:, second])
-    fragment, pair = found[:, 0], found[:, 1]
+    subcluster, pair = found[:, 0], found[:, 1]
     batch_pairs = torch.stack(
-        [position_in_batch[fragment, first[pair]], position_in_batch[fragment, second[pair]]],
+        [position_in_batch[subcluster, first[pair]], position_in_batch[subcluster, second[pair]]],
         dim=1,
     )
-    return [fragment, batch_pairs]
+    return [subcluster, batch_pairs]
 
 
 def neighbor_block(positions: torch.Tensor, pairs: torch.Tensor) -> TensorBlock:
@@ -127,9 +132,9 @@ def _empty_cell(positions: torch.Tensor) -> list[torch.Tensor]:
 
 
 def fragment_separation(positions: torch.Tensor, interaction_range: float) -> float:
-    """Shift (length unit of ``positions``) between consecutive fragments of
+    """Shift (length unit of ``positions``) between consecutive pieces of
     :func:`fragment_system`: the parent's extent plus twice the model's
-    interaction range, plus one, so that no fragment sees another."""
+    interaction range, plus one, so that no piece sees another."""
     extent = (positions.max(dim=0).values - positions.min(dim=0).values).max()
     return float(extent) + 2.0 * interaction_range + 1.0
 
@@ -142,18 +147,18 @@ def fragment_system(
     options: list[NeighborListOptions],
     separation: float,
 ) -> System:
-    """Every sub-cluster of ``members`` as a fragment of one System.
+    """Every sub-cluster of ``members`` as a disconnected piece of one System.
 
     :param types: ``(N,)`` atomic types of the parent.
     :param positions: ``(n_batch_atoms, 3)`` batch positions (see module doc).
     :param pairs: for each of ``options``, the parent's pairs
         (:func:`parent_pairs`).
-    :param separation: shift (Å) between consecutive fragments
+    :param separation: shift (Å) between consecutive pieces
         (:func:`fragment_separation`).
     """
-    fragment, parent_atom, position_in_batch = batch_atoms(members)
-    shift = torch.zeros((fragment.shape[0], 3), dtype=positions.dtype, device=positions.device)
-    shift[:, 0] = separation * fragment.to(positions.dtype)
+    piece, parent_atom, position_in_batch = batch_atoms(members)
+    shift = torch.zeros((piece.shape[0], 3), dtype=positions.dtype, device=positions.device)
+    shift[:, 0] = separation * piece.to(positions.dtype)
     cell, pbc = _empty_cell(positions)
     system = System(types=types[parent_atom], positions=positions + shift, cell=cell, pbc=pbc)
     for k in range(len(options)):
@@ -171,24 +176,24 @@ def subcluster_systems(
 ) -> list[System]:
     """Every sub-cluster of ``members`` as its own System (same arguments as
     :func:`fragment_system`); system f holds rows ``start_f ..`` of ``positions``."""
-    fragment, parent_atom, position_in_batch = batch_atoms(members)
-    n_fragments = members.shape[0]
+    _, parent_atom, position_in_batch = batch_atoms(members)
+    n_subclusters = members.shape[0]
     sizes = members.sum(dim=1)
     starts = torch.cumsum(sizes, dim=0) - sizes
-    fragment_pairs: list[list[torch.Tensor]] = []
+    own_pairs: list[list[torch.Tensor]] = []
     for k in range(len(options)):
-        fragment_of_pair, batch_pairs = subcluster_pairs(pairs[k], members, position_in_batch)
-        counts = torch.bincount(fragment_of_pair, minlength=n_fragments).tolist()
-        fragment_pairs.append(list(torch.split(batch_pairs, counts)))
+        subcluster_of_pair, batch_pairs = subcluster_pairs(pairs[k], members, position_in_batch)
+        counts = torch.bincount(subcluster_of_pair, minlength=n_subclusters).tolist()
+        own_pairs.append(list(torch.split(batch_pairs, counts)))
     cell, pbc = _empty_cell(positions)
     systems: list[System] = []
-    for f in range(n_fragments):
+    for f in range(n_subclusters):
         start, size = int(starts[f]), int(sizes[f])
         own = positions[start : start + size]
         system = System(
             types=types[parent_atom[start : start + size]], positions=own, cell=cell, pbc=pbc
         )
         for k in range(len(options)):
-            system.add_neighbor_list(options[k], neighbor_block(own, fragment_pairs[k][f] - start))
+            system.add_neighbor_list(options[k], neighbor_block(own, own_pairs[k][f] - start))
         systems.append(system)
     return systems

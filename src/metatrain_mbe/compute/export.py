@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import metatomic.torch as mta
@@ -10,10 +11,11 @@ import torch
 from ..data.io import atomic_path, staged_directory
 from ..errors import MBEInputError
 from ..expansion import DEFAULT_MAX_ATOMS
+from .bonding import bond_cutoff_table
 from .evaluator import load_model
 from .extensions import recording_only, used_namespaces
 from .harmonics import make_harmonics_differentiable
-from .mbe_model import ENERGY_BY_ORDER, MBEModel
+from .mbe_model import BODIES, ENERGY_BY_ORDER, MBEModel
 
 __all__ = ["export_mbe_model"]
 
@@ -49,6 +51,9 @@ def export_mbe_model(
     max_order: int = 0,
     truncate: int = 0,
     max_atoms: int = DEFAULT_MAX_ATOMS,
+    bodies: str = "atoms",
+    mult: float | None = None,
+    batch_size: int = -1,
 ) -> mta.AtomisticModel:
     """Wrap ``model`` with :class:`MBEModel` and save it to ``output``.
 
@@ -56,12 +61,30 @@ def export_mbe_model(
     :param max_order: largest body order of ``mbe::energy_by_order`` (0: all).
     :param truncate: when > 0, ``energy`` becomes the k-body truncated
         expansion E_k of the model.
+    :param bodies: ``"atoms"`` (every atom a body) or ``"molecules"``: the
+        model splits each system into molecules by the rule of ``mtt-mbe
+        fragments`` (bonded atoms: at most (1 - BOND_TOLERANCE) × ``mult`` ×
+        (r_cov(i) + r_cov(j)) apart, ase's covalent radii; ions bonded to
+        nothing) and expands over them; orders count molecules.
+    :param mult: factor on the covalent radii (default
+        :data:`~metatrain_mbe.data.fragments.DEFAULT_MULT`).
+    :param batch_size: sub-clusters per call of the inner model: 0 all in one
+        call, -1 (default) 64 on a CPU and all in one call on a GPU (see
+        :class:`~metatrain_mbe.compute.subcluster_evaluator.SubclusterEvaluator`).
     :return: the exported (not scripted) AtomisticModel; the file holds its
         TorchScript version, and the extensions it uses (only those) are
         added to ``extensions/`` next to it.
     """
-    if max_order < 0 or truncate < 0:
-        raise MBEInputError("--max-order and --truncate must be positive")
+    if max_order < 0 or truncate < 0 or batch_size < -1:
+        raise MBEInputError("--max-order and --truncate must be >= 0, --batch-size >= -1")
+    if bodies not in BODIES:
+        raise MBEInputError(f"--bodies must be one of {', '.join(BODIES)}, got '{bodies}'")
+    if mult is None:
+        from ..data.fragments import DEFAULT_MULT
+
+        mult = DEFAULT_MULT
+    if not (math.isfinite(mult) and mult > 0):
+        raise MBEInputError(f"--mult {mult} is not a finite number > 0")
     if Path(model).suffix == ".ckpt":
         inner = _from_checkpoint(Path(model))
     else:
@@ -72,6 +95,16 @@ def export_mbe_model(
     if "energy" not in capabilities.outputs:
         raise MBEInputError(f"{model}: the model has no 'energy' output to expand")
     energy_unit = capabilities.outputs["energy"].unit
+    bond_cutoffs = None
+    if bodies == "molecules":
+        try:
+            bond_cutoffs = bond_cutoff_table(
+                list(capabilities.atomic_types),
+                mult,
+                _angstrom_to(capabilities.length_unit),
+            )
+        except ValueError as error:
+            raise MBEInputError(f"{model}: {error}") from error
     wrapper = MBEModel(
         inner.module,
         inner.requested_neighbor_lists(),
@@ -80,6 +113,9 @@ def export_mbe_model(
         max_order=max_order,
         truncate=truncate,
         max_atoms=max_atoms,
+        bodies=bodies,
+        bond_cutoffs=bond_cutoffs,
+        batch_size=batch_size,
     ).eval()
 
     outputs = {name: capabilities.outputs[name] for name in declared_outputs(capabilities.outputs)}
@@ -87,7 +123,7 @@ def export_mbe_model(
         unit=energy_unit,
         sample_kind="system",
         description="per-order sums of the many-body expansion terms V(S), "
-        "properties body_order = 1..max_order",
+        f"properties body_order = 1..max_order, orders counted in {bodies}",
     )
     new_capabilities = mta.ModelCapabilities(
         outputs=outputs,
@@ -98,16 +134,26 @@ def export_mbe_model(
         dtype=capabilities.dtype,
     )
     metadata = inner.metadata()
+    molecules = bodies == "molecules"
+    over = " over molecules" if molecules else ""
     if metadata.name:
-        kind = f"truncated at {truncate} bodies" if truncate else "with MBE outputs"
+        unit = "molecules" if molecules else "bodies"
+        kind = f"truncated at {truncate} {unit}" if truncate else f"with MBE outputs{over}"
         name = f"{metadata.name} ({kind})"
+    elif truncate:
+        name = f"{truncate}-{'molecule' if molecules else 'body'} truncated"
     else:
-        name = f"{truncate}-body truncated" if truncate else "MBE-wrapped"
+        name = f"MBE-wrapped{over}"
+    extra = dict(metadata.extra)
+    extra.update(_bodies_record(bodies, mult))
+    description = metadata.description.rstrip()
+    note = _bodies_description(bodies, mult)
     new_metadata = mta.ModelMetadata(
         name=name,
-        description=metadata.description,
+        description=f"{description}\n\n{note}" if description else note,
         authors=metadata.authors,
         references=metadata.references,
+        extra=extra,
     )
     exported = mta.AtomisticModel(wrapper, new_metadata, new_capabilities)
     output = Path(output)
@@ -120,6 +166,40 @@ def export_mbe_model(
     ):
         exported.save(partial, collect_extensions=str(collected))
     return exported
+
+
+def _angstrom_to(length_unit: str) -> float:
+    """Factor from Å to the model's length unit (1 when the model names none)."""
+    if not length_unit:
+        return 1.0
+    return mta.unit_conversion_factor("angstrom", length_unit)
+
+
+def _bodies_record(bodies: str, mult: float) -> dict[str, str]:
+    """The ``extra`` metadata entries naming the bodies of the expansion."""
+    from ..data.fragments import BOND_TOLERANCE, IONS
+
+    record = {"mbe::bodies": bodies}
+    if bodies == "molecules":
+        record["mbe::mult"] = repr(float(mult))
+        record["mbe::bond_tolerance"] = repr(float(BOND_TOLERANCE))
+        record["mbe::ions"] = " ".join(IONS)
+    return record
+
+
+def _bodies_description(bodies: str, mult: float) -> str:
+    """The sentence of the model's description naming the bodies."""
+    from ..data.fragments import BOND_TOLERANCE, IONS
+
+    if bodies == "atoms":
+        return "Many-body expansion over atoms (orders count atoms)."
+    return (
+        "Many-body expansion over molecules (orders count molecules): a molecule is a "
+        "connected component of the atoms at most "
+        f"{1 - BOND_TOLERANCE:g} x {float(mult):g} x (r_cov(i) + r_cov(j)) apart "
+        f"(ase's covalent radii; {', '.join(IONS)} bonded to nothing), found in each "
+        "system as `mtt-mbe fragments` does."
+    )
 
 
 def _from_checkpoint(path: Path) -> torch.jit.ScriptModule:

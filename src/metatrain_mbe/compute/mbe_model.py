@@ -7,13 +7,20 @@ truncated expansion E_k of the inner model (forces by autograd, as usual). It
 adds ``mbe::energy_by_order``: one row per system, properties ``body_order`` =
 1..max_order, values the per-order sums Σ_{|S|=m} V(S) in the energy unit.
 
+The bodies are atoms (``bodies="atoms"``) or molecules (``bodies="molecules"``,
+found in each system by bonding,
+:func:`~metatrain_mbe.compute.bonding.bonded_fragments`): sub-clusters are
+then unions of whole molecules, orders count molecules, and the one-body terms
+are the molecules' own energies in the parent's geometry.
+
 Both come from sub-cluster energies E(T) only, through
 
     Σ_{|S|=m} V(S) = Σ_{|T|<=m} (-1)^(m-|T|) C(N-|T|, m-|T|) E(T),
 
-which is the Möbius inversion summed per order; E_k is the sum of these for
-m <= k. Every sub-cluster is evaluated in one call of the inner model
-(:class:`~metatrain_mbe.compute.fragments.SubclusterEvaluator`).
+(N bodies, |T| counted in bodies) which is the Möbius inversion summed per
+order; E_k is the sum of these for m <= k. Every sub-cluster is evaluated in
+one call of the inner model, or in calls of ``batch_size`` sub-clusters
+(:class:`~metatrain_mbe.compute.subcluster_evaluator.SubclusterEvaluator`).
 """
 
 from typing import Dict, List, Optional
@@ -23,11 +30,14 @@ from metatensor.torch import Labels, TensorBlock, TensorMap
 from metatomic.torch import ModelOutput, NeighborListOptions, System
 
 from ..expansion.subsets import DEFAULT_MAX_ATOMS
-from .fragments import SubclusterEvaluator
+from .bonding import bonded_fragments
+from .subcluster_evaluator import SubclusterEvaluator
 
-__all__ = ["MBEModel", "ENERGY_BY_ORDER"]
+__all__ = ["MBEModel", "ENERGY_BY_ORDER", "BODIES"]
 
 ENERGY_BY_ORDER = "mbe::energy_by_order"
+#: what a body of the expansion can be
+BODIES = ("atoms", "molecules")
 
 
 def _binomial(n: int, k: int) -> float:
@@ -39,14 +49,15 @@ def _binomial(n: int, k: int) -> float:
     return float(result)
 
 
-def order_weights(n_atoms: int, max_order: int) -> torch.Tensor:
+def order_weights(n_bodies: int, max_order: int) -> torch.Tensor:
     """``(max_order, max_order)`` matrix W with Σ_{|S|=m} V(S) = Σ_t W[m-1, t-1] e_t,
-    where e_t is the sum of E(T) over the sub-clusters with t atoms."""
+    where e_t is the sum of E(T) over the sub-clusters of t bodies (atoms or
+    molecules) of a system of ``n_bodies`` bodies."""
     weights = torch.zeros((max_order, max_order), dtype=torch.float64)
     for m in range(1, max_order + 1):
         for t in range(1, m + 1):
             sign = 1.0 if (m - t) % 2 == 0 else -1.0
-            weights[m - 1, t - 1] = sign * _binomial(n_atoms - t, m - t)
+            weights[m - 1, t - 1] = sign * _binomial(n_bodies - t, m - t)
     return weights
 
 
@@ -58,11 +69,22 @@ class MBEModel(torch.nn.Module):
     :param interaction_range: the inner model's interaction range.
     :param energy_unit: unit of the inner model's energy.
     :param max_order: largest body order of ``mbe::energy_by_order``
-        (0: complete, every order up to the number of atoms).
+        (0: complete, every order up to the number of bodies).
     :param truncate: when > 0, ``energy`` is the truncated expansion E_k with
         k = ``truncate``; 0 keeps the inner model's energy.
-    :param max_atoms: largest system expanded completely (2^N sub-clusters).
+    :param max_atoms: largest number of bodies expanded completely (2^N
+        sub-clusters).
+    :param bodies: ``"atoms"`` or ``"molecules"`` (:data:`BODIES`).
+    :param batch_size: 0: every sub-cluster in one call of the inner model;
+        > 0 calls of at most this many sub-clusters; -1 64 on a CPU, one call
+        elsewhere (see
+        :class:`~metatrain_mbe.compute.subcluster_evaluator.SubclusterEvaluator`).
+    :param bond_cutoffs: with molecules, the per-type bonding cutoffs
+        (:func:`~metatrain_mbe.compute.bonding.bond_cutoff_table`, model
+        length unit).
     """
+
+    bond_cutoffs: torch.Tensor
 
     def __init__(
         self,
@@ -73,30 +95,51 @@ class MBEModel(torch.nn.Module):
         max_order: int = 0,
         truncate: int = 0,
         max_atoms: int = DEFAULT_MAX_ATOMS,
+        bodies: str = "atoms",
+        bond_cutoffs: Optional[torch.Tensor] = None,
+        batch_size: int = -1,
     ):
         super().__init__()
-        self.evaluator = SubclusterEvaluator(model, neighbor_lists, interaction_range, energy_unit)
+        if bodies not in BODIES:
+            raise ValueError(f"bodies must be one of {', '.join(BODIES)}, got '{bodies}'")
+        if bodies == "molecules" and bond_cutoffs is None:
+            raise ValueError("molecules as bodies need the bonding cutoffs")
+        self.evaluator = SubclusterEvaluator(
+            model, neighbor_lists, interaction_range, energy_unit, batch_size
+        )
         self._neighbor_lists = neighbor_lists
         self.max_order = max_order
         self.truncate = truncate
         self.max_atoms = max_atoms
         self.energy_unit = energy_unit
         self.orders_output = ENERGY_BY_ORDER
+        self.molecules = bodies == "molecules"
+        self.bodies = bodies
+        if bond_cutoffs is None:
+            bond_cutoffs = torch.zeros(0, dtype=torch.float64)
+        self.register_buffer("bond_cutoffs", bond_cutoffs)
 
     def requested_neighbor_lists(self) -> List[NeighborListOptions]:
         """The inner model's neighbour lists (a scripted inner module may not
         declare them any more)."""
         return self._neighbor_lists
 
-    def _order_for(self, n_atoms: int, wanted: int) -> int:
+    def _order_for(self, n_bodies: int, wanted: int) -> int:
         if wanted > 0:
-            return min(wanted, n_atoms)
-        if n_atoms > self.max_atoms:
+            return min(wanted, n_bodies)
+        if n_bodies > self.max_atoms:
             raise ValueError(
-                f"a complete many-body expansion of {n_atoms} atoms needs 2^{n_atoms} "
-                f"sub-clusters (limit {self.max_atoms}); export with --max-order"
+                f"a complete many-body expansion of {n_bodies} {self.bodies} needs "
+                f"2^{n_bodies} sub-clusters (limit {self.max_atoms}); export with --max-order"
             )
-        return n_atoms
+        return n_bodies
+
+    def bodies_of(self, system: System) -> torch.Tensor:
+        """The body of each atom of ``system``, 0 .. K-1: the atom itself, or
+        its molecule (bonded component, numbered by first atom)."""
+        if self.molecules:
+            return bonded_fragments(system.types, system.positions, self.bond_cutoffs)
+        return torch.arange(len(system), device=system.positions.device)
 
     def forward(
         self,
@@ -119,27 +162,35 @@ class MBEModel(torch.nn.Module):
         if len(inner) > 0:
             results = self.evaluator.model(systems, inner, selected_atoms)
 
+        bodies: List[torch.Tensor] = []
+        counts: List[int] = []
         largest = 0
         depth = 0
         for system in systems:
-            largest = max(largest, self._order_for(len(system), self.max_order))
+            body_of_atom = self.bodies_of(system)
+            n_bodies = int(body_of_atom.max()) + 1 if len(system) > 0 else 0
+            bodies.append(body_of_atom)
+            counts.append(n_bodies)
+            largest = max(largest, self._order_for(n_bodies, self.max_order))
             if want_truncated:
-                depth = max(depth, min(self.truncate, len(system)))
+                depth = max(depth, min(self.truncate, n_bodies))
         depth = max(depth, largest if want_orders else 0)
         by_order: List[torch.Tensor] = []
         per_atom: List[torch.Tensor] = []
-        for members, atom_energy in self.evaluator(systems, depth):
+        k_system = 0
+        for members, orders, atom_energy in self.evaluator(systems, depth, bodies):
             n_atoms = members.shape[1]
+            n_bodies = counts[k_system]
+            k_system += 1
             found = torch.nonzero(members)
-            fragment, parent_atom = found[:, 0], found[:, 1]
-            orders = members.sum(dim=1)
-            fragment_energy = torch.zeros(
+            subcluster, parent_atom = found[:, 0], found[:, 1]
+            subcluster_energy = torch.zeros(
                 orders.shape[0], dtype=atom_energy.dtype, device=atom_energy.device
-            ).index_add(0, fragment, atom_energy)
+            ).index_add(0, subcluster, atom_energy)
             top = int(orders.max())
             e_t = torch.zeros(top, dtype=atom_energy.dtype, device=atom_energy.device)
-            e_t = e_t.index_add(0, orders - 1, fragment_energy)
-            weights = order_weights(n_atoms, top).to(atom_energy)
+            e_t = e_t.index_add(0, orders - 1, subcluster_energy)
+            weights = order_weights(n_bodies, top).to(atom_energy)
             sums = weights @ e_t
             row = torch.zeros(largest, dtype=atom_energy.dtype, device=atom_energy.device)
             keep = min(largest, top)
@@ -148,7 +199,7 @@ class MBEModel(torch.nn.Module):
             if want_truncated:
                 k = min(self.truncate, top)
                 w_t = weights[:k].sum(dim=0)  # W[m, t] = 0 for t > m
-                contribution = w_t[orders[fragment] - 1] * atom_energy
+                contribution = w_t[orders[subcluster] - 1] * atom_energy
                 per_atom.append(
                     torch.zeros(
                         n_atoms, dtype=atom_energy.dtype, device=atom_energy.device

@@ -4,9 +4,11 @@ enumeration, and labelled sets grouped back per parent.
 
 from .io import (
     ATOMS_KEY,
+    FRAGMENT_KEY,
     ORDER_KEY,
     PARENT_KEY,
     describe,
+    fragments_of,
     get_energy,
     get_forces,
     read_structures,
@@ -15,26 +17,32 @@ from .io import (
 from .sets import SubclusterSet, collect_sets, parse_e1, resolve_e1
 from .subclusters import (
     assign_parent_ids,
+    bodies_of,
     check_cluster,
     enumerate_subclusters,
     isolated_atoms,
+    parent_plan,
     parse_orders,
     parse_ranges,
 )
 
 __all__ = [
     "ATOMS_KEY",
+    "FRAGMENT_KEY",
     "SubclusterSet",
     "ORDER_KEY",
     "PARENT_KEY",
     "assign_parent_ids",
+    "bodies_of",
     "check_cluster",
     "collect_sets",
     "describe",
+    "fragments_of",
     "enumerate_subclusters",
     "get_energy",
     "get_forces",
     "isolated_atoms",
+    "parent_plan",
     "parse_e1",
     "parse_orders",
     "parse_ranges",

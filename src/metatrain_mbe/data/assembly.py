@@ -51,7 +51,6 @@ __all__ = [
     "TrainingData",
     "assemble_training_data",
     "check_labels",
-    "labels_as_fields",
     "parents_to_analyse",
     "with_zero_forces",
     "write_data_sets",
@@ -325,7 +324,7 @@ def write_data_sets(
     """Write every data set and ``split.json`` into ``directory`` (all or nothing)."""
     with staged_directory(directory) as stage:
         for name, frames in files.items():
-            write_structures(stage / name, [labels_as_fields(atoms) for atoms in frames])
+            write_structures(stage / name, frames)
         (stage / "split.json").write_text(json.dumps(summary, indent=1) + "\n")
 
 
@@ -347,19 +346,6 @@ def parents_to_analyse(frames: list[ase.Atoms], parent_ids: list[int] | None) ->
     if missing:
         raise MBEInputError(f"{source_file(frames)}: field '{PARENT_KEY}' has no parent {missing}")
     return [by_id[pid] for pid in parent_ids]
-
-
-def labels_as_fields(atoms: ase.Atoms) -> ase.Atoms:
-    """A copy with the calculator's energy and forces moved to ``info`` /
-    ``arrays`` (:func:`~.io.write_structures` writes a copy without its calculator).
-    """
-    copy_ = atoms.copy()
-    results = atoms.calc.results if atoms.calc is not None else {}
-    if ENERGY_KEY in results:
-        copy_.info[ENERGY_KEY] = float(results[ENERGY_KEY])
-    if FORCES_KEY in results:
-        copy_.arrays[FORCES_KEY] = np.asarray(results[FORCES_KEY], dtype=np.float64)
-    return copy_
 
 
 def with_zero_forces(atoms: ase.Atoms, forces_key: str = FORCES_KEY) -> ase.Atoms:

@@ -28,9 +28,11 @@ import ase
 import numpy as np
 
 from ..errors import MBEInputError
+from ..expansion import atoms_of
 from .io import PARENT_KEY, describe, parent_id, subcluster_atoms
-from .sets import check_geometry
+from .sets import body_mask, check_geometry
 from .splitting import group_parents
+from .subclusters import bodies_of, default_orders
 
 __all__ = ["injected_subclusters", "choose_injected_parents", "subcluster_sets"]
 
@@ -44,15 +46,17 @@ def subcluster_sets(
 
     :param subclusters: structures with ``mbe_parent`` and ``mbe_atoms``.
     :param parents: every parent the sub-clusters may refer to.
-    :param orders: sub-cluster sizes m to keep (default: 2 .. N-1 of each
-        parent); other sizes are dropped.
+    :param orders: sub-cluster sizes m to keep, in bodies (default: every size
+        but the parent's, :func:`~.subclusters.default_orders`); other sizes
+        are dropped.
     :return: for each parent with at least one kept sub-cluster, its sub-clusters
-        sorted by order then atom indices.
+        sorted by order then body indices.
     :raises MBEInputError: for a sub-cluster whose parent is missing, a duplicate,
         or a set missing some sub-cluster of a requested order (the request asks
         for more than is labelled).
     """
     by_id = {int(p.info[PARENT_KEY]): p for p in parents}
+    n_bodies = {pid: len(bodies_of(p)) for pid, p in by_id.items()}
     members: dict[int, dict[tuple[int, ...], ase.Atoms]] = {}
     for atoms in subclusters:
         pid = parent_id(atoms)
@@ -61,21 +65,22 @@ def subcluster_sets(
                 f"{describe(atoms)}: field '{PARENT_KEY}'={pid} names no parent of the "
                 "training, validation or test sets"
             )
-        n = len(by_id[pid])
-        if len(atoms) >= n or (orders is not None and len(atoms) not in orders):
+        indices = subcluster_atoms(atoms)
+        check_geometry(atoms, by_id[pid], indices)
+        bodies = tuple(atoms_of(body_mask(atoms, by_id[pid], indices)))
+        if len(bodies) >= n_bodies[pid] or (orders is not None and len(bodies) not in orders):
             continue
-        indices = tuple(subcluster_atoms(atoms))
-        check_geometry(atoms, by_id[pid], list(indices))
         kept = members.setdefault(pid, {})
-        if indices in kept:
-            raise MBEInputError(f"{describe(atoms)}: duplicate of {describe(kept[indices])}")
-        kept[indices] = atoms
+        if bodies in kept:
+            raise MBEInputError(f"{describe(atoms)}: duplicate of {describe(kept[bodies])}")
+        kept[bodies] = atoms
     sets = {}
     for pid in sorted(members):
-        n = len(by_id[pid])
-        wanted = [m for m in (orders or range(2, n)) if 2 <= m < n]
+        n = n_bodies[pid]
+        natural = default_orders(by_id[pid])
+        wanted = [m for m in (orders or natural) if natural.start <= m < n]
         for m in wanted:
-            have = sum(1 for indices in members[pid] if len(indices) == m)
+            have = sum(1 for bodies in members[pid] if len(bodies) == m)
             if have != math.comb(n, m):
                 raise MBEInputError(
                     f"{describe(by_id[pid])}: {have} of {math.comb(n, m)} sub-clusters of "

@@ -2,7 +2,10 @@
 
 A parent cluster carries ``info["mbe_parent"]`` (a stable integer id). A
 sub-cluster carries ``mbe_parent``, ``mbe_atoms`` (the parent's atom indices,
-ascending) and ``mbe_order`` (the number of atoms). A single-atom structure
+ascending) and ``mbe_order`` (the number of bodies in it). A body is an atom,
+unless the parent declares fragments (molecules): a per-atom integer array
+``mbe_fragment`` numbering them 0 .. K-1; its sub-clusters then are unions of
+whole fragments and carry the same array for their atoms. A single-atom structure
 without ``mbe_atoms`` nor ``mbe_parent`` is the isolated-atom reference E_1 of
 its species; every other structure is a parent (:func:`is_parent`).
 Energies are in eV and forces in eV/Å, read from the ``energy`` / ``forces``
@@ -35,6 +38,7 @@ __all__ = [
     "ATOMS_KEY",
     "ENERGY_KEY",
     "FORCES_KEY",
+    "FRAGMENT_KEY",
     "ORDER_KEY",
     "PARENT_KEY",
     "SOURCE_KEY",
@@ -42,6 +46,7 @@ __all__ = [
     "atomic_path",
     "check_positions",
     "describe",
+    "fragments_of",
     "get_energy",
     "get_forces",
     "is_isolated_atom",
@@ -60,6 +65,8 @@ __all__ = [
 PARENT_KEY = "mbe_parent"
 ATOMS_KEY = "mbe_atoms"
 ORDER_KEY = "mbe_order"
+#: per-atom array: the fragment (molecule) of each atom, 0 .. K-1
+FRAGMENT_KEY = "mbe_fragment"
 #: info key naming the file and frame a structure was read from (never written)
 SOURCE_KEY = "_source"
 #: default label keys: energy in eV (``info`` or calculator), forces in eV/Å
@@ -109,7 +116,7 @@ def read_structures(path: str | os.PathLike) -> list[ase.Atoms]:
         raise MBEInputError(f"{path}: the file holds no structure")
     for k, atoms in enumerate(frames):
         atoms.info[SOURCE_KEY] = f"{path}:frame {k}"
-        check_positions(atoms)
+    _check_frames(frames)
     if _READ_ONCE is not None:
         _READ_ONCE[key] = [_copy(atoms, atoms.info[SOURCE_KEY]) for atoms in frames]
     return frames
@@ -146,6 +153,40 @@ def _copy(atoms: ase.Atoms, source: str) -> ase.Atoms:
         copy.calc = SinglePointCalculator(copy, **atoms.calc.results)
     copy.info[SOURCE_KEY] = source
     return copy
+
+
+#: non-periodic frames of at most this many atoms are checked together
+_BATCHED_ATOMS = 32
+
+
+def _check_frames(frames: list[ase.Atoms]) -> None:
+    """:func:`check_positions` on every frame, in order, its error for the
+    first frame it refuses. The non-periodic frames of up to
+    :data:`_BATCHED_ATOMS` atoms are screened together, by size (the
+    distances of all their pairs at once, a per-frame search tree costing more
+    than the search in small frames); :func:`check_positions` then runs on the
+    periodic and larger ones and on any that the screen flags.
+    """
+    suspect = np.zeros(len(frames), dtype=bool)
+    by_size: dict[int, list[int]] = {}
+    for k, atoms in enumerate(frames):
+        if len(atoms) <= _BATCHED_ATOMS and not atoms.pbc.any():
+            by_size.setdefault(len(atoms), []).append(k)
+        else:
+            suspect[k] = True
+    for size, same_size in by_size.items():
+        first, second = np.triu_indices(size, k=1)
+        step = max(1, 2**20 // max(1, len(first)))  # about 1e6 pairs at a time
+        for start in range(0, len(same_size), step):
+            indices = np.asarray(same_size[start : start + step])
+            positions = np.stack([frames[k].positions for k in indices])
+            bad = ~np.isfinite(positions).all(axis=(1, 2))
+            distances = np.linalg.norm(positions[:, first] - positions[:, second], axis=-1)
+            # a margin for rounding: check_positions has the last word
+            bad |= (distances <= MIN_DISTANCE * (1 + 1e-6)).any(axis=1)
+            suspect[indices[bad]] = True
+    for index in np.flatnonzero(suspect):
+        check_positions(frames[index])
 
 
 def check_positions(atoms: ase.Atoms) -> None:
@@ -190,15 +231,22 @@ def _first(indices: list[int], shown: int = 8) -> str:
 
 
 def write_structures(path: str | os.PathLike, frames: list[ase.Atoms]) -> None:
-    """Write frames as extended XYZ, atomically (a temporary file renamed)."""
-    clean = []
-    for atoms in frames:
-        copy = atoms.copy()  # ase drops the calculator: keep its results
-        copy.calc = None if atoms.calc is None else _copy_results(atoms, copy)
-        copy.info.pop(SOURCE_KEY, None)
-        clean.append(copy)
-    with atomic_path(path) as tmp:
-        ase.io.write(tmp, clean, format="extxyz")
+    """Write frames as extended XYZ, atomically (a temporary file renamed),
+    with the results of their calculators (energy, forces, ...) and without
+    :data:`SOURCE_KEY`.
+
+    ase's writer writes the results of the calculator of each frame (it copies
+    the frame itself), so the frames are written as they are: ``SOURCE_KEY``
+    is taken out of their ``info`` while writing and put back after.
+    """
+    sources = [atoms.info.pop(SOURCE_KEY, None) for atoms in frames]
+    try:
+        with atomic_path(path) as tmp:
+            ase.io.write(tmp, frames, format="extxyz")
+    finally:
+        for atoms, source in zip(frames, sources):
+            if source is not None:
+                atoms.info[SOURCE_KEY] = source
 
 
 @contextlib.contextmanager
@@ -244,12 +292,6 @@ def staged_directory(path: str | os.PathLike):
                 item.replace(target)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-
-
-def _copy_results(atoms: ase.Atoms, copy: ase.Atoms):
-    from ase.calculators.singlepoint import SinglePointCalculator
-
-    return SinglePointCalculator(copy, **dict(atoms.calc.results))
 
 
 def describe(atoms: ase.Atoms) -> str:
@@ -369,6 +411,44 @@ def subcluster_atoms(atoms: ase.Atoms) -> list[int]:
             "ascending atom indices >= 0"
         )
     return indices
+
+
+def fragments_of(atoms: ase.Atoms) -> np.ndarray | None:
+    """The fragment of each atom (``arrays["mbe_fragment"]``), or None when the
+    structure declares none (every atom is a body).
+
+    :raises MBEInputError: unless the array numbers the fragments 0 .. K-1
+        with whole numbers, every number used by at least one atom.
+
+    >>> import ase
+    >>> water = ase.Atoms("OH2OH2", positions=[[0, 0, 0], [0, 0, 1], [0, 1, 0],
+    ...                                        [3, 0, 0], [3, 0, 1], [3, 1, 0]])
+    >>> water.arrays["mbe_fragment"] = np.array([0, 0, 0, 1, 1, 1])
+    >>> fragments_of(water).tolist()
+    [0, 0, 0, 1, 1, 1]
+    """
+    if FRAGMENT_KEY not in atoms.arrays:
+        return None
+    raw = np.asarray(atoms.arrays[FRAGMENT_KEY]).reshape(-1)
+    try:
+        ids = np.array([_whole(x) for x in raw], dtype=np.int64)
+    except (TypeError, ValueError) as error:
+        raise MBEInputError(
+            f"{describe(atoms)}: field '{FRAGMENT_KEY}' is not an integer per atom"
+        ) from error
+    if (ids < 0).any():
+        bad = np.flatnonzero(ids < 0).tolist()
+        raise MBEInputError(
+            f"{describe(atoms)}: field '{FRAGMENT_KEY}' leaves atoms {_first(bad)} in no "
+            "fragment (ids must be >= 0)"
+        )
+    unused = sorted(set(range(int(ids.max()) + 1)) - set(ids.tolist()))
+    if unused and not is_subcluster(atoms):
+        raise MBEInputError(
+            f"{describe(atoms)}: field '{FRAGMENT_KEY}' numbers no atom {_first(unused)}; "
+            f"fragments must be numbered 0 .. K-1"
+        )
+    return ids
 
 
 def is_subcluster(atoms: ase.Atoms) -> bool:

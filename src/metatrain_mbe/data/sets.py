@@ -1,9 +1,12 @@
 """Group labelled parents and sub-clusters back into complete sets per parent.
 
 A :class:`SubclusterSet` holds, for one parent, E(S) for every sub-cluster of a
-:class:`~metatrain_mbe.expansion.SubsetPlan` (isolated-atom energies E_1 for the
-single atoms, 0 for the empty set) and, when every structure has forces, the
-position gradients dE(S)/dr_i = -F_i in the parent's atom indexing.
+:class:`~metatrain_mbe.expansion.SubsetPlan` (0 for the empty set) and, when
+every structure has forces, the position gradients dE(S)/dr_i = -F_i in the
+parent's atom indexing. The one-body terms are the labelled single bodies: the
+isolated-atom energies E_1 when atoms are the bodies (looked up by species
+unless the file labels the parent's single atoms), each fragment's own label
+in its parent geometry when the parent declares fragments (``mbe_fragment``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 import ase
 import numpy as np
 import torch
-from ase.data import atomic_numbers, chemical_symbols
+from ase.data import atomic_numbers
 
 from ..errors import MBEInputError
 from ..expansion import (
@@ -25,10 +28,13 @@ from ..expansion import (
     mask_of,
 )
 from .io import (
+    ATOMS_KEY,
     ENERGY_KEY,
     FORCES_KEY,
+    FRAGMENT_KEY,
     PARENT_KEY,
     describe,
+    fragments_of,
     get_forces,
     is_parent,
     is_subcluster,
@@ -36,11 +42,12 @@ from .io import (
     require_energy,
     subcluster_atoms,
 )
-from .subclusters import assign_parent_ids, check_cluster
+from .subclusters import assign_parent_ids, check_cluster, parent_plan
 
 __all__ = [
     "SubclusterSet",
     "check_e1",
+    "body_mask",
     "check_geometry",
     "collect_sets",
     "parse_e1",
@@ -190,7 +197,7 @@ def collect_sets(
             )
         indices = subcluster_atoms(atoms)
         check_geometry(atoms, by_id[pid], indices)
-        mask = mask_of(indices)
+        mask = body_mask(atoms, by_id[pid], indices)
         if mask in members[pid]:
             raise MBEInputError(f"{describe(atoms)}: duplicate of {describe(members[pid][mask])}")
         members[pid][mask] = atoms
@@ -228,38 +235,71 @@ def check_geometry(sub: ase.Atoms, parent: ase.Atoms, indices: list[int]) -> Non
         )
 
 
+def body_mask(sub: ase.Atoms, parent: ase.Atoms, indices: list[int]) -> int:
+    """The bitmask over the parent's bodies of a sub-cluster made of its atoms
+    ``indices``: over atoms, or over fragments when the parent declares them.
+
+    :raises MBEInputError: for a sub-cluster that holds part of a fragment, or
+        whose own ``mbe_fragment`` disagrees with its parent's.
+    """
+    fragments = fragments_of(parent)
+    own = fragments_of(sub)
+    if fragments is None:
+        if own is not None:
+            raise MBEInputError(
+                f"{describe(sub)}: field '{FRAGMENT_KEY}' declares fragments but its "
+                f"parent {describe(parent)} has none"
+            )
+        return mask_of(indices)
+    if own is not None and own.tolist() != fragments[indices].tolist():
+        raise MBEInputError(
+            f"{describe(sub)}: field '{FRAGMENT_KEY}' differs from its parent's for atoms {indices}"
+        )
+    bodies = sorted(set(fragments[indices].tolist()))
+    whole = np.flatnonzero(np.isin(fragments, bodies)).tolist()
+    if whole != indices:
+        split = sorted(set(fragments[sorted(set(whole) - set(indices))].tolist()))
+        raise MBEInputError(
+            f"{describe(sub)}: field '{ATOMS_KEY}' holds part of fragments {split} of "
+            f"parent {describe(parent)}; sub-clusters are unions of whole fragments"
+        )
+    return mask_of(bodies)
+
+
 def _labelled_set(parent, members, e1, max_order, max_atoms, energy_key, forces_key):
-    n = len(parent)
-    try:
-        plan = SubsetPlan(n, max_order, max_atoms=max_atoms)
-    except ValueError as error:
-        raise MBEInputError(f"{describe(parent)}: {error}") from error
-    for z in sorted(set(parent.numbers)):
-        if chemical_symbols[z] not in e1:
+    plan = parent_plan(parent, max_order, max_atoms)
+    if plan.is_complete:
+        members = {**members, (1 << plan.n_bodies) - 1: parent}
+
+    # single-atom bodies not labelled in the file: the isolated-atom energy E_1
+    symbols = parent.get_chemical_symbols()
+    looked_up = {}
+    for i in range(plan.n_bodies):
+        atoms = plan.atoms_in(1 << i)
+        if 1 << i in members or len(atoms) > 1:
+            continue
+        if symbols[atoms[0]] not in e1:
             raise MBEInputError(
                 f"{describe(parent)}: no isolated-atom energy E_1 for "
-                f"{chemical_symbols[z]}; add a labelled single-atom structure or "
-                f"pass --e1 {chemical_symbols[z]}=ENERGY"
+                f"{symbols[atoms[0]]}; add a labelled single-atom structure or "
+                f"pass --e1 {symbols[atoms[0]]}=ENERGY"
             )
-    if plan.is_complete:
-        members = {**members, (1 << n) - 1: parent}
-    needed = [int(m) for m, o in zip(plan.masks.tolist(), plan.orders.tolist()) if o >= 2]
+        looked_up[1 << i] = e1[symbols[atoms[0]]]
+    needed = [int(m) for m in plan.masks.tolist()[1:] if m not in looked_up]
     missing = [m for m in needed if m not in members]
     if missing:
+        kind = "atom" if plan.is_atomic else "fragment"
         shown = ", ".join(str(atoms_of(m)) for m in missing[:8])
         more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
         raise MBEInputError(
-            f"{describe(parent)}: incomplete sub-cluster set, missing atom sets {shown}{more}"
+            f"{describe(parent)}: incomplete sub-cluster set, missing {kind} sets {shown}{more}"
         )
 
-    # single atoms: the parent's own order-1 labels where given, else E_1
-    singles = [1 << i for i in range(n)]
-    symbols = parent.get_chemical_symbols()
-    labelled = {m: require_energy(members[m], energy_key) for m in singles if m in members}
     energies = torch.zeros(plan.n_subsets, dtype=torch.float64)
-    energies[plan.index(torch.tensor(singles))] = torch.tensor(
-        [labelled.get(1 << i, e1[symbols[i]]) for i in range(n)], dtype=torch.float64
-    )
+    if looked_up:
+        energies[plan.index(torch.tensor(list(looked_up)))] = torch.tensor(
+            list(looked_up.values()), dtype=torch.float64
+        )
     rows = plan.index(torch.tensor(needed, dtype=torch.int64))
     energies[rows] = torch.tensor(
         [require_energy(members[m], energy_key) for m in needed], dtype=torch.float64
@@ -275,7 +315,7 @@ def _labelled_set(parent, members, e1, max_order, max_atoms, energy_key, forces_
         )
     gradients = None
     if all(have):
-        gradients = torch.zeros((plan.n_subsets, n, 3), dtype=torch.float64)
+        gradients = torch.zeros((plan.n_subsets, plan.n_atoms, 3), dtype=torch.float64)
         for row, mask, f in zip(rows.tolist(), needed, forces):
-            gradients[row, atoms_of(mask)] = -torch.from_numpy(f)
+            gradients[row, plan.atoms_in(mask)] = -torch.from_numpy(f)
     return SubclusterSet(parent, plan, energies, gradients)

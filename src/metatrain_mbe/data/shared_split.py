@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from ..errors import MBEInputError
-from .assembly import InputPools, labels_as_fields
+from .assembly import InputPools
 from .io import atomic_path, parent_id, write_structures
 from .splitting import split_parents
 
@@ -79,14 +79,14 @@ def write_shared_split(
     files = {}
     for name, ids in subsets.items():  # written again: the labels may have changed
         file = directory / f"{name}.xyz"
-        write_structures(file, [labels_as_fields(by_id[pid]) for pid in ids])
+        write_structures(file, [by_id[pid] for pid in ids])
         files[name] = str(file)
     for fraction in dataset_proportions:
         left_out = set(split["train"]) - set(subsets[f"train-d{fraction:g}"])
         if left_out:  # the sub-clusters of the parents a run keeps, and the isolated atoms
             members = [a for a in pools.subclusters if parent_id(a) not in left_out]
             file = directory / f"subclusters-d{fraction:g}.xyz"
-            write_structures(file, [labels_as_fields(a) for a in pools.isolated + members])
+            write_structures(file, pools.isolated + members)
             files[f"subclusters-d{fraction:g}"] = str(file)
     with atomic_path(ids_file) as tmp:
         Path(tmp).write_text(json.dumps(subsets) + "\n")

@@ -6,6 +6,15 @@
 >>> subs = enumerate_subclusters(parents, orders=[2])
 >>> [(s.info["mbe_parent"], s.info["mbe_atoms"].tolist()) for s in subs]
 [(0, [0, 1]), (0, [0, 2]), (0, [1, 2])]
+
+With fragments (``mbe_fragment``), the bodies are molecules: sub-clusters are
+unions of whole molecules, from single molecules (the one-body terms) up.
+
+>>> dimer = ase.Atoms("H4", positions=[[0, 0, 0], [0, 0, 0.74], [3, 0, 0], [3, 0, 0.74]])
+>>> dimer.arrays["mbe_fragment"] = np.array([0, 0, 1, 1])
+>>> subs = enumerate_subclusters(assign_parent_ids([dimer]))
+>>> [s.info["mbe_atoms"].tolist() for s in subs]
+[[0, 1], [2, 3]]
 """
 
 from __future__ import annotations
@@ -17,15 +26,27 @@ import ase
 import numpy as np
 
 from ..errors import MBEInputError
-from ..expansion import DEFAULT_MAX_ATOMS
-from .io import ATOMS_KEY, LABEL_KEYS, ORDER_KEY, PARENT_KEY, describe, parent_id
+from ..expansion import DEFAULT_MAX_ATOMS, SubsetPlan
+from .io import (
+    ATOMS_KEY,
+    FRAGMENT_KEY,
+    LABEL_KEYS,
+    ORDER_KEY,
+    PARENT_KEY,
+    describe,
+    fragments_of,
+    parent_id,
+)
 
 __all__ = [
     "MAX_SUBCLUSTERS",
     "assign_parent_ids",
+    "bodies_of",
     "check_cluster",
+    "default_orders",
     "enumerate_subclusters",
     "isolated_atoms",
+    "parent_plan",
     "parse_orders",
     "parse_ranges",
 ]
@@ -45,8 +66,49 @@ def check_cluster(atoms: ase.Atoms) -> None:
         )
 
 
+def bodies_of(atoms: ase.Atoms) -> list[list[int]]:
+    """The atoms of each body of a structure, ascending: its fragments
+    (``mbe_fragment``) when it declares them, else one body per atom.
+    """
+    fragments = fragments_of(atoms)
+    if fragments is None:
+        return [[i] for i in range(len(atoms))]
+    return [np.flatnonzero(fragments == k).tolist() for k in range(int(fragments.max()) + 1)]
+
+
+def parent_plan(
+    parent: ase.Atoms, max_order: int | None = None, max_atoms: int = DEFAULT_MAX_ATOMS
+) -> SubsetPlan:
+    """The :class:`~metatrain_mbe.expansion.SubsetPlan` of a parent: over its
+    fragments when it declares them (``mbe_fragment``), else over its atoms.
+
+    :param max_order: largest sub-cluster size, in bodies (default: complete).
+    :param max_atoms: largest number of bodies expanded completely.
+    :raises MBEInputError: naming the parent when the plan is refused.
+    """
+    fragments = fragments_of(parent)
+    try:
+        if fragments is None:
+            return SubsetPlan(len(parent), max_order, max_atoms=max_atoms)
+        return SubsetPlan.of_fragments(fragments, max_order, max_atoms=max_atoms)
+    except ValueError as error:
+        raise MBEInputError(f"{describe(parent)}: {error}") from error
+
+
+def default_orders(parent: ase.Atoms) -> range:
+    """The sub-cluster sizes a parent's complete set holds besides the parent:
+    2 .. N-1 atoms (single atoms are the isolated-atom references), or
+    1 .. K-1 molecules when it declares K fragments (each single molecule, in
+    its parent geometry, is a one-body term to label).
+    """
+    first = 1 if FRAGMENT_KEY in parent.arrays else 2
+    return range(first, len(bodies_of(parent)))
+
+
 def assign_parent_ids(parents: list[ase.Atoms]) -> list[ase.Atoms]:
-    """Give every parent an ``mbe_parent`` id, checking that ids are unique.
+    """Give every parent an ``mbe_parent`` id, checking that ids are unique and
+    that all parents count bodies the same way (all with ``mbe_fragment`` or
+    none).
 
     Parents that have an id keep it; the others get their position in the
     list. Returns the same structures (modified in place).
@@ -54,6 +116,15 @@ def assign_parent_ids(parents: list[ase.Atoms]) -> list[ase.Atoms]:
     seen: dict[int, ase.Atoms] = {}
     for k, atoms in enumerate(parents):
         check_cluster(atoms)
+        fragments_of(atoms)  # a malformed array is refused here
+        declares = FRAGMENT_KEY in atoms.arrays
+        if declares != (FRAGMENT_KEY in parents[0].arrays):
+            fragmented, plain = (atoms, parents[0]) if declares else (parents[0], atoms)
+            raise MBEInputError(
+                f"{describe(plain)}: field '{FRAGMENT_KEY}' is missing while "
+                f"{describe(fragmented)} declares fragments; one file counts bodies "
+                "one way (all parents with fragments, or none)"
+            )
         if ATOMS_KEY in atoms.info:
             raise MBEInputError(
                 f"{describe(atoms)}: field '{ATOMS_KEY}' marks a sub-cluster, "
@@ -92,11 +163,13 @@ def parse_ranges(text: str, option: str) -> list[int]:
     return sorted(values)
 
 
-def parse_orders(text: str, n_max: int | None = None) -> list[int]:
-    """Parse sub-cluster orders (:func:`parse_ranges`), all >= 2 and <= ``n_max``."""
+def parse_orders(text: str, n_max: int | None = None, smallest: int = 2) -> list[int]:
+    """Parse sub-cluster orders (:func:`parse_ranges`), all >= ``smallest`` and
+    <= ``n_max`` (orders count bodies: 1 is a single molecule when the bodies
+    are fragments)."""
     orders = parse_ranges(text, "--orders")
-    if not orders or min(orders) < 2 or (n_max is not None and max(orders) > n_max):
-        limit = f"2..{n_max}" if n_max is not None else ">= 2"
+    if not orders or min(orders) < smallest or (n_max is not None and max(orders) > n_max):
+        limit = f"{smallest}..{n_max}" if n_max is not None else f">= {smallest}"
         raise MBEInputError(f"--orders: '{text}' must select orders in {limit}")
     return sorted(orders)
 
@@ -107,47 +180,59 @@ def enumerate_subclusters(
     """All canonical sub-clusters of the given orders of every parent.
 
     :param parents: parent clusters with ``mbe_parent`` ids.
-    :param orders: sub-cluster sizes m (default: 2 .. N-1 of each parent).
-    :return: sub-clusters grouped by parent, then order, then atom indices. Each
-        keeps the parent's positions, species and non-label info keys (such as a
-        density ``regime``), and carries ``mbe_parent``, ``mbe_atoms`` and
-        ``mbe_order``. Energies and forces are not copied.
+    :param orders: sub-cluster sizes m, in bodies (default: 2 .. N-1 atoms of
+        each parent, or 1 .. K-1 molecules of a parent with K fragments).
+    :return: sub-clusters grouped by parent, then order, then body indices.
+        Each keeps the parent's positions, species and non-label info keys
+        (such as a density ``regime``), and carries ``mbe_parent``,
+        ``mbe_atoms`` and ``mbe_order`` (and ``mbe_fragment`` for its atoms
+        when the parent has fragments). Energies and forces are not copied.
     :raises MBEInputError: before building any, when there would be more than
         :data:`MAX_SUBCLUSTERS`.
     """
-    counts = [
-        sum(math.comb(len(p), m) for m in (orders if orders is not None else range(2, len(p))))
-        for p in parents
-    ]
+    bodies = [bodies_of(p) for p in parents]
+
+    def sizes(k: int) -> list[int] | range:
+        return default_orders(parents[k]) if orders is None else orders
+
+    counts = [sum(math.comb(len(b), m) for m in sizes(k)) for k, b in enumerate(bodies)]
     if sum(counts) > MAX_SUBCLUSTERS:
         largest = parents[counts.index(max(counts))]
         raise MBEInputError(
-            f"{describe(largest)}: {len(largest)} atoms, {max(counts)} sub-clusters; "
-            f"{len(parents)} parents give {sum(counts)}, more than the {MAX_SUBCLUSTERS} "
-            f"(2^{DEFAULT_MAX_ATOMS}) enumerated at once; choose smaller orders or fewer parents"
+            f"{describe(largest)}: {len(bodies_of(largest))} bodies, {max(counts)} "
+            f"sub-clusters; {len(parents)} parents give {sum(counts)}, more than the "
+            f"{MAX_SUBCLUSTERS} (2^{DEFAULT_MAX_ATOMS}) enumerated at once; choose smaller "
+            "orders or fewer parents"
         )
     subclusters = []
-    for parent in parents:
-        n = len(parent)
+    for k, parent in enumerate(parents):
         extra = {
-            k: v for k, v in parent.info.items() if k not in LABEL_KEYS and not k.startswith("_")
+            key: v
+            for key, v in parent.info.items()
+            if key not in LABEL_KEYS and not key.startswith("_")
         }
-        for m in orders if orders is not None else range(2, n):
-            for atoms in itertools.combinations(range(n), m):
+        fragments = fragments_of(parent)
+        for m in sizes(k):
+            for combo in itertools.combinations(bodies[k], m):
+                atoms = sorted(i for body in combo for i in body)
                 sub = ase.Atoms(
-                    numbers=parent.numbers[list(atoms)],
-                    positions=parent.positions[list(atoms)],
-                    pbc=False,
+                    numbers=parent.numbers[atoms], positions=parent.positions[atoms], pbc=False
                 )
                 sub.info.update(extra)
                 sub.info[PARENT_KEY] = int(parent.info[PARENT_KEY])
                 sub.info[ATOMS_KEY] = np.array(atoms, dtype=int)
                 sub.info[ORDER_KEY] = m
+                if fragments is not None:
+                    sub.arrays[FRAGMENT_KEY] = fragments[atoms]
                 subclusters.append(sub)
     return subclusters
 
 
 def isolated_atoms(frames: list[ase.Atoms]) -> list[ase.Atoms]:
-    """One single-atom structure per species found in ``frames`` (for E_1)."""
-    species = sorted({int(z) for atoms in frames for z in atoms.numbers})
+    """One single-atom structure per species of the ``frames`` whose bodies
+    are atoms (for E_1); frames with fragments need none, their one-body terms
+    are their own fragments, sub-clusters of order 1."""
+    species = sorted(
+        {int(z) for atoms in frames if FRAGMENT_KEY not in atoms.arrays for z in atoms.numbers}
+    )
     return [ase.Atoms(numbers=[z], positions=[[0.0, 0.0, 0.0]], pbc=False) for z in species]

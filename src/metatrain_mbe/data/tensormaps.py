@@ -1,13 +1,14 @@
 """The ``mbe_energy`` and ``mbe_summary`` TensorMaps (see ``docs/expansion.md``).
 
-``mbe_energy``: keys ``order`` = 1..N; samples ``(system, subcluster)`` — the
-parent's ``mbe_parent`` id and the bitmask of its atoms in S; one property
+``mbe_energy``: keys ``order`` = 1..N (bodies); samples ``(system, subcluster)``
+— the parent's ``mbe_parent`` id and the bitmask of the bodies in S (its atoms,
+or its fragments when the parent declares ``mbe_fragment``); one property
 ``energy``; values V(S) in eV; a ``positions`` gradient with samples
 ``(sample, system, atom)`` and component ``xyz``: dV(S)/dr_atom in eV/Å.
 
 ``mbe_summary``: keys ``order`` = 2..N; samples ``system``; properties
-``quantity`` 0 = Ṽ^(m) (Eq. 7, eV) and 1 = |dṼ^(m)/dr| (Eq. 8, eV/Å; NaN
-without gradients).
+``quantity`` 0 = Ṽ^(m) (Eq. 7, eV per body) and 1 = |dṼ^(m)/dr| (Eq. 8, eV/Å;
+NaN without gradients).
 
 Both are float64 and hold every parent of a list of
 :class:`~metatrain_mbe.expansion.BodyOrderTerms`.
@@ -23,7 +24,7 @@ from ..expansion import BodyOrderTerms
 __all__ = ["mbe_energy_map", "mbe_summary_map"]
 
 # subcluster bitmasks go into int32 Labels
-_MAX_LABEL_ATOMS = 31
+_MAX_LABEL_BODIES = 31
 
 
 def mbe_energy_map(terms: list[BodyOrderTerms]) -> TensorMap:
@@ -78,7 +79,7 @@ def mbe_energy_map(terms: list[BodyOrderTerms]) -> TensorMap:
 
 
 def mbe_summary_map(terms: list[BodyOrderTerms]) -> TensorMap:
-    """Per-parent Ṽ^(m) (eV/atom) and |dṼ^(m)/dr| (eV/Å) for m >= 2."""
+    """Per-parent Ṽ^(m) (eV per body) and |dṼ^(m)/dr| (eV/Å) for m >= 2."""
     _check(terms)
     max_order = max(t.plan.max_order for t in terms)
     summaries = [(t, _summary(t)) for t in terms]
@@ -114,8 +115,8 @@ def _check(terms: list[BodyOrderTerms]) -> None:
     if not terms:
         raise ValueError("no parent to put in a TensorMap")
     for t in terms:
-        if t.plan.n_atoms > _MAX_LABEL_ATOMS:
+        if t.plan.n_bodies > _MAX_LABEL_BODIES:
             raise ValueError(
-                f"parent {t.system} has {t.plan.n_atoms} atoms: sub-cluster bitmasks of more "
-                f"than {_MAX_LABEL_ATOMS} atoms do not fit in metatensor's int32 labels"
+                f"parent {t.system} has {t.plan.n_bodies} bodies: sub-cluster bitmasks of more "
+                f"than {_MAX_LABEL_BODIES} bodies do not fit in metatensor's int32 labels"
             )

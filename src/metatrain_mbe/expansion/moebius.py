@@ -2,7 +2,7 @@
 
 V(S) = sum over T ⊆ S of (-1)^(|S|-|T|) E(T) is the Möbius inversion of E over the
 subset lattice. The fast subset transform computes it for every S in
-O(N · 2^N) operations (one vectorised pass per atom), instead of the O(3^N) of
+O(N · 2^N) operations (one vectorised pass per body), instead of the O(3^N) of
 the recursion of Eq. 2. The transform is linear, so the same passes turn
 position gradients dE(S)/dr_i into dV(S)/dr_i (Eq. 4).
 
@@ -41,8 +41,8 @@ def moebius_transform(values: torch.Tensor, plan: SubsetPlan) -> torch.Tensor:
     result = values.clone()
     trailing = values.shape[1:]
     if plan.is_complete:
-        # position == mask: for atom i, view as (high bits, bit i, low bits)
-        n = plan.n_atoms
+        # position == mask: for body i, view as (high bits, bit i, low bits)
+        n = plan.n_bodies
         for i in range(n):
             view = result.view(1 << (n - 1 - i), 2, 1 << i, *trailing)
             view[:, 1] -= view[:, 0]

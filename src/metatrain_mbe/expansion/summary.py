@@ -35,7 +35,8 @@ def order_sums(v: torch.Tensor, plan: SubsetPlan) -> torch.Tensor:
 
 
 def order_means(v: torch.Tensor, plan: SubsetPlan) -> torch.Tensor:
-    """Ṽ^(m) = sum over ``|S| = m`` of V(S) / (C(N, m) · m), paper Eq. 7 (eV/atom).
+    """Ṽ^(m) = sum over ``|S| = m`` of V(S) / (C(N, m) · m), paper Eq. 7 (eV per
+    body: eV/atom, or eV/molecule when the bodies are fragments).
 
     :return: ``(max_order + 1, ...)``; entry 0 is 0.
     """
@@ -47,15 +48,16 @@ def order_means(v: torch.Tensor, plan: SubsetPlan) -> torch.Tensor:
 
 def gradient_order_means(dv: torch.Tensor, plan: SubsetPlan) -> torch.Tensor:
     """|dṼ^(m)/dr|, paper Eq. 8 (eV/Å): the mean over ``|S| = m`` of the RMS over
-    the atoms i of S of ``|dV(S)/dr_i|``.
+    the atoms i of S of ``|dV(S)/dr_i|`` (all atoms of its fragments when the
+    bodies are fragments).
 
     :param dv: ``(n_subsets, ..., n_atoms, 3)`` gradients dV(S)/dr_i (eV/Å),
         zero for atoms outside S (as the Möbius transform of sub-cluster
         gradients gives).
     :return: ``(max_order + 1, ...)``; entry 0 is 0.
     """
-    orders = plan.orders.to(dv.device)
-    size = orders.clamp(min=1).to(dv.dtype).view(-1, *([1] * (dv.dim() - 3)))
+    atoms = plan.atom_counts().to(dv.device)
+    size = atoms.clamp(min=1).to(dv.dtype).view(-1, *([1] * (dv.dim() - 3)))
     rms = torch.sqrt(dv.square().sum(dim=(-1, -2)) / size)
     counts = _order_counts(plan, dv).to(dv.device)
     return order_sums(rms, plan) / counts.view(-1, *([1] * (rms.dim() - 1)))

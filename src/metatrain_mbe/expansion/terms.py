@@ -55,7 +55,7 @@ class BodyOrderTerms:
         return order_sums(self.v, self.plan)[1:]
 
     def v_tilde(self) -> torch.Tensor:
-        """``(max_order,)``: Ṽ^(m) of Eq. 7 for m = 1 .. max_order (eV/atom)."""
+        """``(max_order,)``: Ṽ^(m) of Eq. 7 for m = 1 .. max_order (eV per body)."""
         return order_means(self.v, self.plan)[1:]
 
     def dv_tilde(self) -> torch.Tensor:

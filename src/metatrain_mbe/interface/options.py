@@ -147,7 +147,10 @@ class MBEOptions(BaseModel):
     )
     orders: list[int] | None = Field(
         None,
-        description="sub-cluster sizes m to inject, e.g. `2:7` or `[2, 3]` (default: 2..N-1)",
+        description=(
+            "sub-cluster sizes m to inject, in bodies, e.g. `2:7` or `[2, 3]` (default: "
+            "2..N-1 atoms, or 1..K-1 molecules for parents with fragments)"
+        ),
     )
     stratify_by: str | None = Field(
         None,
@@ -217,16 +220,16 @@ class MBEOptions(BaseModel):
             value = str(value)
         if isinstance(value, str):
             try:
-                return parse_orders(value)
+                return parse_orders(value, smallest=1)
             except MBEInputError as error:
                 raise ValueError(f"'{value}' is not an order range such as 2:7") from error
         return value
 
     @field_validator("orders")
     @classmethod
-    def _orders_at_least_two(cls, value: list[int] | None) -> list[int] | None:
-        if value is not None and (not value or min(value) < 2):
-            raise ValueError(f"{value} must list sizes >= 2")
+    def _orders_at_least_one(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (not value or min(value) < 1):
+            raise ValueError(f"{value} must list sizes >= 1")
         return None if value is None else sorted(set(value))
 
 

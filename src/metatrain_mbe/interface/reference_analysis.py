@@ -45,11 +45,15 @@ def analyze_reference(
     """
     terms, parents, e1 = reference_terms(frames, settings)
     report: dict = {
+        "units": diagnostics.units(list(parents.values())),
         "source": {"data": Path(source_file(frames)).name},
         "e1": e1,
         "e1_given": sorted(set(settings.e1) & set(e1)),
         "reference": statistics_section(terms, parents, settings.group_by),
         "per_parent": diagnostics.reference_per_parent(terms, parents, settings.group_by),
+        "one_body": diagnostics.one_body_terms(
+            [parents[t.system] for t in terms], [t.plan for t in terms], [t.v for t in terms]
+        ),
         "dimers": diagnostics.labelled_dimers(terms, parents),
     }
     report["flags"] = diagnostics.report_flags(report)

@@ -47,6 +47,7 @@ _COMMANDS = [
     "bulk",
     "sample",
     "subclusters",
+    "fragments",
     "label",
     "analyze",
     "train",

@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}/model/, report.md and report.json")
         return 0
     report = analyze_reference(frames, args.output, settings)
-    _print_table(report["reference"]["groups"])
+    _print_table(report["reference"]["groups"], report["units"]["V_tilde"])
     _print_warnings(report)
     print(f"wrote {args.output}/reference/, report.json, report.md and figures/")
     return 0
@@ -167,7 +167,7 @@ def print_model_report(report: dict) -> None:
     for source in ("model", "reference"):
         if source in report:
             print(f"== {source} ==")
-            _print_table(report[source]["groups"])
+            _print_table(report[source]["groups"], report["units"]["V_tilde"])
     if "warning" in report["precision"]:
         print(f"warning: {report['precision']['warning']}")
     _print_warnings(report)
@@ -179,13 +179,15 @@ def _print_warnings(report: dict) -> None:
         print(f"warning: {warning}")
 
 
-def _print_table(groups: dict) -> None:
+def _print_table(groups: dict, per_body: str) -> None:
     from ...analysis import ALL
 
     for name, stats in groups.items():
         label = "all parents" if name == ALL else name
         print(f"{label} ({stats['n_parents']} parents)")
-        print(f"  {'m':>3} {'V~ mean':>12} {'V~ std':>10} {'|dV~/dr| mean':>14}  (eV/atom, eV/Å)")
+        print(
+            f"  {'m':>3} {'V~ mean':>12} {'V~ std':>10} {'|dV~/dr| mean':>14}  ({per_body}, eV/Å)"
+        )
         for m, entry in stats["orders"].items():
             dv = entry.get("dV_tilde", {}).get("mean", float("nan"))
             v = entry["V_tilde"]

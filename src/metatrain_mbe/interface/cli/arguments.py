@@ -33,6 +33,7 @@ __all__ = [
     "model_file",
     "non_negative_float",
     "output",
+    "positive_float",
     "remove",
     "resumable",
     "scheduler",
@@ -114,15 +115,24 @@ def at_least(minimum: int, what: str):
     return parse
 
 
-def non_negative_float(text: str) -> float:
-    """An argument type: a finite number ``>= 0``."""
+def _finite_float(text: str, zero: bool) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} is not a finite number >= 0")
+    if not (0 <= value < float("inf") and (zero or value > 0)):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number {'>=' if zero else '>'} 0")
     return value
+
+
+def non_negative_float(text: str) -> float:
+    """An argument type: a finite number ``>= 0``."""
+    return _finite_float(text, zero=True)
+
+
+def positive_float(text: str) -> float:
+    """An argument type: a finite number ``> 0``."""
+    return _finite_float(text, zero=False)
 
 
 def input_file(text: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .arguments import Constant, add_output, at_least, model_file
+from .arguments import Constant, add_output, at_least, model_file, positive_float
 
 
 def _description() -> str:
@@ -14,7 +14,9 @@ def _description() -> str:
         "Wrap an exported metatomic model (SOAP-BPNN, PET, MACE, ...) so that it keeps "
         f"its energy and adds '{ENERGY_BY_ORDER}' (per-order sums of V(S), one row per "
         "system), computed by batching every sub-cluster through the model. With "
-        "--truncate k, 'energy' becomes the k-body truncated expansion E_k."
+        "--truncate k, 'energy' becomes the k-body truncated expansion E_k. With "
+        "--bodies molecules, the bodies are molecules (bonded atoms, found by the model "
+        "in each system) and orders count molecules."
     )
 
 
@@ -52,7 +54,30 @@ def add_parser(subparsers) -> None:
         "--max-atoms",
         type=at_least(2, "a number of atoms"),
         default=Constant("expansion", "DEFAULT_MAX_ATOMS"),
-        help="largest system expanded completely, 2^N sub-clusters",
+        help="largest number of bodies expanded completely, 2^N sub-clusters",
+    )
+    parser.add_argument(
+        "--bodies",
+        choices=["atoms", "molecules"],
+        default="atoms",
+        help="bodies of the expansion: atoms, or molecules, found by the model in each "
+        "system by bonding as `mtt-mbe fragments` does; orders count bodies",
+    )
+    parser.add_argument(
+        "--mult",
+        type=positive_float,
+        default=Constant("data.fragments", "DEFAULT_MULT"),
+        help="with --bodies molecules: factor on the covalent radii of the bonding rule "
+        "(as `mtt-mbe fragments --mult`)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=at_least(-1, "a number of sub-clusters"),
+        default=-1,
+        metavar="B",
+        help="sub-clusters per call of the inner model: 0 all in one call, -1 (default) 64 "
+        "on a CPU (several times faster there for hundreds of sub-clusters) and all in one "
+        "call on a GPU",
     )
     parser.set_defaults(func=run)
 
@@ -68,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
         max_order=args.max_order,
         truncate=args.truncate,
         max_atoms=args.max_atoms,
+        bodies=args.bodies,
+        mult=args.mult,
+        batch_size=args.batch_size,
     )
     print(f"wrote {args.output} (extensions in the 'extensions' folder beside it)")
     return 0

@@ -22,7 +22,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("parents", type=structures_file, help="extended XYZ of parent clusters")
     add_output(parser, "file", "extended XYZ to write", required=True)
     parser.add_argument(
-        "--orders", default=None, help="sub-cluster sizes, e.g. 2:7 (default: 2 to N-1)"
+        "--orders",
+        default=None,
+        help="sub-cluster sizes in bodies, e.g. 2:7 (default: 2 to N-1 atoms, or 1 to K-1 "
+        "molecules for parents with mbe_fragment)",
     )
     parser.add_argument("--ids", help="only these parents (mbe_parent ids), e.g. 0:11,200:211")
     parser.add_argument(
@@ -37,7 +40,9 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Enumerate and write the sub-clusters."""
     from ...data import (
+        FRAGMENT_KEY,
         assign_parent_ids,
+        bodies_of,
         enumerate_subclusters,
         isolated_atoms,
         parse_orders,
@@ -54,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
             raise MBEInputError(
                 f"{args.parents}: no parent has an mbe_parent id in --ids {args.ids}"
             )
-    largest = max(len(p) for p in parents)
-    orders = None if args.orders is None else parse_orders(args.orders, largest - 1)
+    largest = max(len(bodies_of(p)) for p in parents)
+    smallest = 1 if FRAGMENT_KEY in parents[0].arrays else 2
+    orders = None if args.orders is None else parse_orders(args.orders, largest - 1, smallest)
     subs = enumerate_subclusters(parents, orders)
     frames = subs
     if args.with_parents:

@@ -98,7 +98,10 @@ def _body_orders(plt, report: dict):
     for column, group in enumerate(groups):
         rows = [p for p in report.get("per_parent", []) if group == ALL or p["group"] == group]
         for row, (key, label) in enumerate(
-            [("V_tilde", f"{V_TILDE} (eV/atom)"), ("dV_tilde", f"{DV_TILDE} (eV/Å)")]
+            [
+                ("V_tilde", f"{V_TILDE} ({report['units']['V_tilde']})"),
+                ("dV_tilde", f"{DV_TILDE} (eV/Å)"),
+            ]
         ):
             ax = axes[row, column]
             for source in _sources(report):
@@ -139,8 +142,8 @@ def _body_orders(plt, report: dict):
 
 
 def _rmse(plt, report: dict):
-    """Per-order RMSE of E(S)/m and of the forces on a log axis, with the
-    spread of the reference E(S)/m (the RMSE of a constant energy per atom)."""
+    """Per-order RMSE of E(S) per atom and of the forces on a log axis, with the
+    spread of the reference E(S) per atom (the RMSE of a constant energy per atom)."""
     if "rmse" not in report:
         return None
     rmse = report["rmse"]
@@ -148,7 +151,7 @@ def _rmse(plt, report: dict):
     figure, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     panels = [
         (
-            "$E(S)/m$ (eV/atom)",
+            "$E(S)$ per atom (eV/atom)",
             [
                 ("energy_per_atom", "x-", "C0", "model RMSE"),
                 ("reference_std_per_atom", "s--", "grey", "std of the reference"),
@@ -198,7 +201,7 @@ def _log_series(ax, x: list[int], values: list[float], floor: float, fmt, color,
 
 
 def _baselines(plt, report: dict):
-    if "baselines" not in report:
+    if not report.get("baselines", {}).get("V_tilde"):
         return None
     v_tilde = report["baselines"]["V_tilde"]
     figure, axes = plt.subplots(
@@ -210,7 +213,7 @@ def _baselines(plt, report: dict):
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_title(source)
         _order_axis(ax, "body order $m$")
-        ax.set_ylabel(f"mean {V_TILDE} (eV/atom)")
+        ax.set_ylabel(f"mean {V_TILDE} ({report['units']['V_tilde']})")
         ax.legend(fontsize=7)
     return figure
 

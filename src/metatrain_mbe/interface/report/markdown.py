@@ -11,7 +11,7 @@ __all__ = ["write_markdown"]
 def write_markdown(
     path: Path, report: dict, figures: dict[str, str], viewer: Path | None, source: str = ""
 ) -> None:
-    """Write ``report.md`` (units: eV, eV/atom for Ṽ, eV/Å, Å).
+    """Write ``report.md`` (units: eV, eV per body for Ṽ, eV/Å, Å).
 
     :param report: a model report, or a reference-only one (no ``model`` section).
     :param figures: figure title by path relative to ``path.parent``.
@@ -35,7 +35,7 @@ def write_markdown(
     if "warning" in report.get("precision", {}):
         lines += [f"> **Warning:** {report['precision']['warning']}.", ""]
         lines += _table(
-            ["m", "round-off of V(S) (eV)", "round-off of Ṽ^(m) (eV/atom)"],
+            ["m", "round-off of V(S) (eV)", f"round-off of Ṽ^(m) ({report['units']['V_tilde']})"],
             [
                 [m, f"{o['V']:.2e}", f"{o['V_tilde']:.2e}"]
                 for m, o in report["precision"]["orders"].items()
@@ -79,7 +79,33 @@ def write_markdown(
 
 def _e1_section(report: dict) -> list[str]:
     """The E_1 used first: every Ṽ^(m) depends on it (a shift δ of E_1 moves
-    Ṽ^(m) by (−1)^(m−1)·δ, one species); for a model, its own against the reference."""
+    Ṽ^(m) by (−1)^(m−1)·δ, one species); for a model, its own against the reference.
+    With molecules as bodies, the one-body terms are the molecules' own energies."""
+    if report["units"]["bodies"] == "molecules" and not report["e1"]:
+        lines = [
+            "## One-body terms",
+            "",
+            "The bodies are molecules (`mbe_fragment`): V(S) of a single molecule is its "
+            "own energy in the parent geometry, labelled as a sub-cluster of order 1 (and, "
+            "for a model, predicted); no isolated-atom energy enters the expansion.",
+            "",
+        ]
+        one_body = report.get("one_body", {})
+        return lines + _table(
+            ["molecule", "count", "reference V({i}) (eV)", "model V({i}) (eV)", "RMSE (meV)"],
+            [
+                [
+                    formula,
+                    o["n"],
+                    f"{o['reference_mean']:.6g} ± {o['reference_std']:.2g}"
+                    if "reference_mean" in o
+                    else "—",
+                    f"{o['model_mean']:.6g}" if "model_mean" in o else "—",
+                    f"{1000 * o['rmse']:.3g}" if "rmse" in o else "—",
+                ]
+                for formula, o in one_body.items()
+            ],
+        )
     lines = ["## Isolated-atom energy E_1", ""]
     if "e1_check" not in report:
         given = set(report.get("e1_given", []))
@@ -122,24 +148,28 @@ def _terms_section(report: dict) -> list[str]:
     the reference E_1, with its own, and the reference's."""
     model = report.get("model", {}).get("groups")
     reference = report.get("reference", {}).get("groups", {})
+    per_body = report["units"]["V_tilde"]
+    body = per_body.removeprefix("eV/")
     reference_dv = (r"\|dṼ/dr\| reference (eV/Å)", reference, "dV_tilde")
-    reference_v = ("Ṽ reference (eV/atom)", reference, "V_tilde")
+    reference_v = (f"Ṽ reference ({per_body})", reference, "V_tilde")
     columns = [reference_dv, reference_v]
     if model is not None:
         shifted = report.get("model_reference_e1", {}).get("groups", {})
         columns = [
             (r"\|dṼ/dr\| model (eV/Å)", model, "dV_tilde"),
             reference_dv,
-            ("Ṽ model, reference E_1 (eV/atom)", shifted, "V_tilde"),
-            ("Ṽ model, own E_1 (eV/atom)", model, "V_tilde"),
+            (f"Ṽ model, reference E_1 ({per_body})", shifted, "V_tilde"),
+            (f"Ṽ model, own E_1 ({per_body})", model, "V_tilde"),
             reference_v,
         ]
+        if report["units"]["bodies"] == "molecules":  # no E_1: one Ṽ column per source
+            columns[2:4] = [(f"Ṽ model ({per_body})", model, "V_tilde")]
     lines = [
         "## Body-ordered terms (paper Eq. 7 and 8)",
         "",
         "Each cell is the mean ± standard deviation over the parents of the group. "
-        "Ṽ^(m) = Σ_{|S|=m} V(S) / (C(N,m)·m) (Eq. 7) is the mean m-body energy per atom "
-        "of a parent of N atoms, in eV/atom; |dṼ^(m)/dr| is the mean over |S| = m of the "
+        f"Ṽ^(m) = Σ_{{|S|=m}} V(S) / (C(N,m)·m) (Eq. 7) is the mean m-body energy per {body} "
+        f"of a parent of N {body}s, in {per_body}; |dṼ^(m)/dr| is the mean over |S| = m of the "
         "RMS over the atoms i of S of |dV(S)/dr_i| (Eq. 8), the size of the m-body "
         "forces in eV/Å. V(S) are the Möbius inverse of the energies E(S) of the "
         "sub-clusters.",
@@ -166,11 +196,12 @@ def _rmse_section(rmse: dict) -> list[str]:
     lines = [
         "## Per-order RMSE on the labelled sub-clusters",
         "",
-        "Over the labelled sub-clusters S of m atoms (m = N: the parents themselves): "
-        "the RMSE of the model's total energy per atom, E(S)/m, in eV/atom, and of the "
-        "force components on the atoms of S, in eV/Å. The standard deviation of the "
-        "reference E(S)/m over the same sub-clusters is the RMSE of one constant energy "
-        "per atom: the undertrained flag compares the two at the largest m. These are "
+        "Over the labelled sub-clusters S of m bodies (m = N: the parents themselves): "
+        "the RMSE of the model's energy per atom, E(S) divided by the number of atoms of "
+        "S, in eV/atom, and of the force components on the atoms of S, in eV/Å. The "
+        "standard deviation of the reference E(S) per atom over the same sub-clusters is "
+        "the RMSE of one constant energy per atom: the undertrained flag compares the two "
+        "at the largest m. These are "
         "errors of whole energies; the dimer table gives the error of the two-body term "
         "V^(2) itself, in eV per dimer.",
         "",
@@ -179,8 +210,8 @@ def _rmse_section(rmse: dict) -> list[str]:
         [
             "m",
             "sub-clusters",
-            "RMSE of E(S)/m (eV/atom)",
-            "std of reference E(S)/m (eV/atom)",
+            "RMSE of E(S) per atom (eV/atom)",
+            "std of reference E(S) per atom (eV/atom)",
             "RMSE of forces (eV/Å)",
         ],
         [
@@ -197,6 +228,8 @@ def _rmse_section(rmse: dict) -> list[str]:
 
 
 def _baselines(baselines: dict) -> list[str]:
+    if not baselines["V_tilde"]:
+        return []  # fragments as bodies: no isolated-atom baseline
     lines = ["## E_1 baselines (appendix C)", ""]
     e1 = baselines["e1"]
     symbols = sorted({s for values in e1.values() for s in values})
@@ -234,9 +267,10 @@ def _dimers(report: dict) -> list[str]:
     lines = [
         "## Dimer curves",
         "",
-        "V^(2)(r) = E(AB) − E_1(A) − E_1(B) is the two-body term of a dimer at distance r, "
-        "in eV per dimer (not per atom); the labelled dimers are the two-atom sub-clusters "
-        "of the parents.",
+        "V^(2)(r) = E(AB) − E(A) − E(B) is the two-body term of a dimer at distance r, "
+        "in eV per dimer (not per body); the labelled dimers are the two-body sub-clusters "
+        "of the parents (two atoms, or two molecules at the distance r of their centres of "
+        "mass).",
     ]
     columns = [
         ("labelled dimers", lambda d: len(d.get("r", []))),
@@ -247,7 +281,7 @@ def _dimers(report: dict) -> list[str]:
         lines[-1] += (
             " The model's lowest V^(2) is that of its curve on a grid of r; its RMSE is "
             "against the reference V^(2) of the labelled dimers, in eV per dimer (each V^(2) "
-            "with its own E_1): not the per-order RMSE of E(S)/m above, in eV/atom."
+            "with its own E_1): not the per-order RMSE of E(S) per atom above, in eV/atom."
         )
         columns += [
             (
