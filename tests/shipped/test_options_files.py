@@ -13,6 +13,8 @@ from metatrain_mbe.interface.training import RunPaths, prepare_run, train
 ROOT = Path(__file__).parents[2]
 #: the ready `mtt-mbe train` options (the study files are tested below)
 OPTIONS = sorted(p for p in (ROOT / "options").glob("*.yaml") if not p.stem.startswith("study"))
+#: those on the shipped hydrogen data (the water options are tested on their own)
+HYDROGEN = [p for p in OPTIONS if not p.stem.startswith("water")]
 STUDIES = sorted((ROOT / "options").glob("study*.yaml"))
 
 
@@ -22,7 +24,7 @@ def in_root(monkeypatch):
 
 
 @pytest.mark.slow  # reads the 1 000 parents and every labelled set
-@pytest.mark.parametrize("path", OPTIONS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", HYDROGEN, ids=lambda p: p.stem)
 def test_ready_options_prepare_the_shipped_data(in_root, tmp_path, path):
     options = load_options(str(path))
     prepared = prepare_run(options, RunPaths.from_output(tmp_path / "model.pt", "extensions"))
@@ -40,6 +42,23 @@ def test_ready_options_prepare_the_shipped_data(in_root, tmp_path, path):
     assert baseline == {1: pytest.approx(-12.436759, abs=1e-6)}
     # fix_e1: a model setting (SOAP-BPNN, MACE) or a set of isolated atoms (PET)
     assert ("train_isolated.xyz" in prepared.files) == (path.stem == "pet")
+
+
+def test_ready_water_options_inject_whole_molecular_sets(in_root, tmp_path):
+    options = load_options(str(ROOT / "options" / "water-pet.yaml"))
+    prepared = prepare_run(options, RunPaths.from_output(tmp_path / "model.pt", "extensions"))
+    summary, split = prepared.summary, prepared.split
+    assert not set(split["train"]) & (set(split["validation"]) | set(split["test"]))
+    # a set of (H2O)_n holds every union of 1 .. n-1 waters: 2^n - 2 sub-clusters
+    injected = prepared.files["train_subclusters.xyz"]
+    sizes = {int(a.info["mbe_parent"]): 2 ** int(a.info["n_water"]) - 2 for a in injected}
+    assert summary["injected_subclusters"] == len(injected) == sum(sizes.values())
+    assert set(sizes) == set(summary["injected_parents"]) <= set(split["train"])
+    assert {a.info["mbe_order"] for a in injected} == {1, 2, 3, 4, 5}
+    assert summary["analysed_parents"] and set(summary["analysed_parents"]) <= set(split["test"])
+    # no isolated atoms: the one-body terms are the labelled waters
+    assert "atomic_baseline" not in prepared.options["architecture"]["training"]
+    assert "train_isolated.xyz" not in prepared.files
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)

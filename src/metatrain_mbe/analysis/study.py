@@ -314,6 +314,7 @@ def run_record(identity: dict, directory: Path) -> dict:
         ),
         "order_rmse": report.get("rmse", {}),
         "e1": report["baselines"]["e1"],
+        "v_tilde_unit": report["units"]["V_tilde"],
         "groups": judged_groups(judged),
     }
 

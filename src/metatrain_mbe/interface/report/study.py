@@ -1,8 +1,9 @@
 """The report of a study: ``report.md`` with its findings and tables, and
 figures in the paper's layout (``figures/*.png``, when matplotlib is installed).
 
-Units: Ṽ^(m) in eV/atom, |dṼ^(m)/dr| in eV/Å, energy RMSE in meV/atom, force
-RMSE in eV/Å, E_1 in eV. Error bars and ± are standard deviations over seeds.
+Units: Ṽ^(m) in eV per body (eV/atom, or eV/molecule when the parents declare
+fragments), |dṼ^(m)/dr| in eV/Å, energy RMSE in meV/atom, force RMSE in eV/Å,
+E_1 in eV. Error bars and ± are standard deviations over seeds.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ E1_TOLERANCE = 0.010
 
 def write_study_report(directory: Path, study: dict) -> None:
     """Write ``report.md`` and ``figures/`` of a study (the content of ``study.json``)."""
-    figures = _write_figures(directory / "figures", study)
+    unit = next((r["v_tilde_unit"] for r in study["runs"] if "v_tilde_unit" in r), "eV/atom")
+    figures = _write_figures(directory / "figures", study, unit)
     lines = ["# MBE study", ""]
     lines += _summary(study)
     lines += _e1_section(study["points"])
     lines += _findings_section(study["findings"])
     lines += _rmse_section(study["points"])
-    lines += _trend_tables(study["points"])
+    lines += _trend_tables(study["points"], unit)
     if figures:
         lines += ["## Figures", ""]
         lines += [f"![{name}](figures/{name})" for name in figures]
@@ -136,11 +138,11 @@ def _pm(stats: dict, scale: float = 1.0) -> str:
     return f"{scale * stats['mean']:.3g} ± {scale * stats['std']:.2g}"
 
 
-def _trend_tables(points: list[dict]) -> list[str]:
+def _trend_tables(points: list[dict], unit: str) -> list[str]:
     lines = ["## Body-ordered terms, model against reference", ""]
     groups = sorted({g for p in points for g in p.get("groups", {})})
     for group in groups:
-        for quantity, unit in (("dV_tilde", "|dṼ/dr| (eV/Å)"), ("V_tilde", "Ṽ (eV/atom)")):
+        for quantity, title in (("dV_tilde", "|dṼ/dr| (eV/Å)"), ("V_tilde", f"Ṽ ({unit})")):
             rows = [p for p in points if group in p.get("groups", {})]
             orders = sorted(
                 {
@@ -153,7 +155,7 @@ def _trend_tables(points: list[dict]) -> list[str]:
             if not orders:
                 continue
             lines += [
-                f"### {group}: {unit}",
+                f"### {group}: {title}",
                 "",
                 "| architecture | proportion | dataset | "
                 + " | ".join(f"m = {o}" for o in orders)
@@ -182,7 +184,7 @@ def _trend_tables(points: list[dict]) -> list[str]:
     return lines
 
 
-def _write_figures(directory: Path, study: dict) -> list[str]:
+def _write_figures(directory: Path, study: dict, unit: str) -> list[str]:
     try:
         import matplotlib
 
@@ -206,6 +208,7 @@ def _write_figures(directory: Path, study: dict) -> list[str]:
                 at_full,
                 "proportion",
                 "augmentation proportion",
+                unit,
             )
         )
         written.append(_rmse_figure(plt, directory / "rmse_by_proportion.png", at_full))
@@ -218,12 +221,13 @@ def _write_figures(directory: Path, study: dict) -> list[str]:
                 at_lowest,
                 "dataset_proportion",
                 "dataset proportion",
+                unit,
             )
         )
     return written
 
 
-def _trends(plt, path: Path, points: list[dict], axis: str, label: str) -> str:
+def _trends(plt, path: Path, points: list[dict], axis: str, label: str, unit: str) -> str:
     """Fig. 3 / 5: Ṽ^(m) and |dṼ^(m)/dr| against m, one line per value of
     ``axis``, reference as black crosses; rows architectures, columns groups."""
     archs = sorted({p["architecture"] for p in points})
@@ -277,7 +281,7 @@ def _trends(plt, path: Path, points: list[dict], axis: str, label: str) -> str:
                 ms=7,
                 label="reference",
             )
-            symbol = "Ṽ$^{(m)}$ (eV/atom)" if quantity == "V_tilde" else "|dṼ$^{(m)}$/dr| (eV/Å)"
+            symbol = f"Ṽ$^{{(m)}}$ ({unit})" if quantity == "V_tilde" else "|dṼ$^{(m)}$/dr| (eV/Å)"
             ax.set_title(f"{arch}, {group}", fontsize=9)
             ax.set_xlabel("m")
             ax.set_ylabel(symbol, fontsize=8)
