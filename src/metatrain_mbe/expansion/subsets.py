@@ -120,6 +120,7 @@ class SubsetPlan:
             self.masks = torch.tensor(sorted(masks), dtype=torch.int64, device=device)
         self.orders = _popcount(self.masks, n_bodies)
         self._partners: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self._atomic = True  # set once by of_fragments: atoms_in reads it per mask
 
     @classmethod
     def of_fragments(
@@ -145,6 +146,7 @@ class SubsetPlan:
         plan = cls(n_bodies, max_order, max_atoms=max_atoms, device=device)
         plan.n_atoms = len(ids)
         plan.fragments = ids.to(plan.device)
+        plan._atomic = len(ids) == n_bodies and bool((ids == torch.arange(n_bodies)).all())
         return plan
 
     @property
@@ -160,9 +162,7 @@ class SubsetPlan:
     @property
     def is_atomic(self) -> bool:
         """Whether every atom is a body of its own (body i is atom i)."""
-        return self.n_atoms == self.n_bodies and bool(
-            (self.fragments == torch.arange(self.n_atoms, device=self.device)).all()
-        )
+        return self._atomic
 
     def count(self, order: int) -> int:
         """Number of sub-clusters with ``order`` bodies, C(N, order)."""
