@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 import yaml
@@ -48,8 +49,14 @@ def test_study_shares_test_parents_and_is_resumable(hydrogen_files, capsys):
             and "V_tilde" in (record["groups"]["all"]["model"])
         )
     assert len(result["points"]) == 4 and result["points"][0]["n_seeds"] == 2
+    for record in runs:  # fix_e1: every model's E_1 is the reference; PET's was calibrated
+        e1 = record["e1"]
+        assert e1["model"]["H"] == pytest.approx(e1["reference"]["H"], abs=1e-8)
+        assert ("trained" in e1) == (record["architecture"] == "pet")
     report = (hydrogen_files / "st" / "report.md").read_text()
     assert "The paper's findings" in report and "E_1" in report
+    assert re.search(r"\| pet \| 0 \| H: \+0\.0 ± 0\.0 \| [+-]\d+\.\d ± \d+\.\d \|", report)
+    assert "| soap_bpnn | 0 | H: +0.0 ± 0.0 | not calibrated |" in report
     assert (hydrogen_files / "st" / "figures" / "rmse_by_proportion.png").exists()
 
     # a second invocation trains nothing: every run.json is reused as it is

@@ -168,6 +168,17 @@ def test_training_writes_a_model_and_its_mbe(hydrogen_files, architecture):
         split["test_parents"]
     )
     assert np.isfinite(energy.block({"order": 2}).values.numpy()).all()
+    # fix_e1: the trained model's isolated-atom energy is the reference E_1 (after one
+    # epoch PET's own is far off: its composition baseline was shifted by the residual)
+    from metatrain_mbe.interface.e1_calibration import model_e1
+
+    e1 = model_e1(out / "model.pt", ["H"], hydrogen_files / "extensions")["H"]
+    assert e1 == pytest.approx(E1_H, abs=1e-8)
+    calibration = out / "model_data" / "e1_calibration.json"
+    assert calibration.exists() == (architecture == "pet")
+    if architecture == "pet":
+        record = json.loads(calibration.read_text())["H"]
+        assert record["shift"] == pytest.approx(E1_H - record["trained"], abs=1e-12)
 
 
 @pytest.mark.parametrize(

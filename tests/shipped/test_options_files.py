@@ -66,7 +66,21 @@ def test_ready_study_files_name_ready_options(in_root, path):
     from metatrain_mbe.interface.study import load_study
 
     study = load_study(str(path))
-    assert study.proportions[0] == 0.0 and max(study.proportions) > 0
+    assert study.proportions[0] == 0.0
+    if path.stem == "study-docs-steps":  # the control of study-docs: its split, no sub-clusters
+        docs = load_study(str(path.with_name("study-docs.yaml")))
+        assert study.proportions == [0.0]
+        for key in (
+            "dataset_proportions",
+            "seeds",
+            "validation_set",
+            "test_set",
+            "split_seed",
+            "stratify_by",
+        ):
+            assert getattr(study, key) == getattr(docs, key), key
+    else:
+        assert max(study.proportions) > 0
     assert {Path(p) for p in study.architectures.values()} <= {p.relative_to(ROOT) for p in OPTIONS}
 
 

@@ -10,7 +10,9 @@ the study's shared test parents:
 - ``rmse``: full-structure energy (eV/atom) and force (eV/Å) RMSE;
 - ``order_rmse``: per-order RMSE on the labelled sub-clusters, ``{m: {"energy_per_atom",
   "forces", "n_subclusters"}}``;
-- ``e1``: the model's and the reference isolated-atom energies (eV by symbol);
+- ``e1``: the model's and the reference isolated-atom energies (eV by symbol)
+  and, for a model whose E_1 was calibrated after training (``mbe.fix_e1`` for
+  PET), ``trained``: its E_1 before the calibration;
 - ``groups``: per parent group (``"all"`` and e.g. each density regime),
   ``{"model" | "reference": {"V_tilde" | "dV_tilde": {m: mean over parents}}}``,
   Ṽ^(m) in eV/atom (the model's terms with the reference E_1) and |dṼ^(m)/dr| in
@@ -313,10 +315,19 @@ def run_record(identity: dict, directory: Path) -> dict:
             directory / "model.pt", directory / "extensions", directory / "model_data" / "test.xyz"
         ),
         "order_rmse": report.get("rmse", {}),
-        "e1": report["baselines"]["e1"],
+        "e1": {**report["baselines"]["e1"], **_trained_e1(directory / "model_data")},
         "v_tilde_unit": report["units"]["V_tilde"],
         "groups": judged_groups(judged),
     }
+
+
+def _trained_e1(data: Path) -> dict:
+    """``{"trained": E_1 by symbol}`` before the calibration of ``mbe.fix_e1``,
+    when the run made one (``e1_calibration.json`` next to ``split.json``)."""
+    path = data / "e1_calibration.json"
+    if not path.exists():
+        return {}
+    return {"trained": {s: v["trained"] for s, v in json.loads(path.read_text()).items()}}
 
 
 def judged_groups(reports: list[dict]) -> dict:

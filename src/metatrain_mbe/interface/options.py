@@ -186,9 +186,10 @@ class MBEOptions(BaseModel):
             "make the trained model's isolated-atom energy equal the reference E_1 (needs "
             "`e1_baseline`): SOAP-BPNN and MACE get the setting that removes the network's own "
             "one-body term (`bpnn.layernorm: false`; `interaction_first: "
-            "RealAgnosticInteractionBlock`), exact by construction; other architectures (PET) "
-            "learn it from a training set of their own holding the labelled isolated atoms "
-            "(`isolated_atom_copies`)"
+            "RealAgnosticInteractionBlock`), exact by construction; PET learns it from a "
+            "training set of its own holding the labelled isolated atoms "
+            "(`isolated_atom_copies`), then its composition baseline is shifted by the "
+            "residual after training (recorded in `e1_calibration.json` of the data directory)"
         ),
     )
     isolated_atom_copies: int | None = Field(

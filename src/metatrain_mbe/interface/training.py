@@ -26,7 +26,8 @@ each injected sub-cluster in its file, since metatrain 2026.4.1 weights losses
 per target, not per set. The energy baseline ``atomic_baseline: {energy: {Z:
 E_1}}`` is set to the reference isolated-atom energies (``mbe.e1_baseline``);
 ``mbe.fix_e1`` makes the trained model's E_1 equal them (a model setting for
-SOAP-BPNN and MACE, an isolated-atom training set for PET).
+SOAP-BPNN and MACE; for PET an isolated-atom training set, then a shift of the
+composition baseline by the residual after training, :mod:`.e1_calibration`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import ase
-from ase.data import atomic_numbers
+from ase.data import atomic_numbers, chemical_symbols
 
 from ..analysis import AnalysisSettings
 from ..data.assembly import DataRequest, assemble_training_data, write_data_sets
@@ -76,6 +77,10 @@ E1_SETTINGS: dict[str, tuple[tuple[str, ...], Any]] = {
 
 #: batches of isolated atoms per epoch when an architecture learns E_1 from data
 ISOLATED_ATOM_BATCHES = 20
+
+#: architectures that learn E_1 from the isolated-atom set and whose composition
+#: baseline is then shifted by the residual (``mbe.fix_e1``, :mod:`.e1_calibration`)
+CALIBRATED_ARCHITECTURES = tuple(a for a in BASELINE_ARCHITECTURES if a not in E1_SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -255,6 +260,11 @@ def train(
             restart_from=restart_from,
         )
         logging.info(f"mtt-mbe: metatrain trained in {time.perf_counter() - start:.1f} s")
+        baseline = _calibrated_baseline(prepared)
+        if baseline:
+            from .e1_calibration import CALIBRATION_FILE, calibrate_e1
+
+            calibrate_e1(paths.model, paths.extensions, paths.data / CALIBRATION_FILE, baseline)
         return run_analysis(prepared, paths)
 
 
@@ -375,6 +385,20 @@ def _remove_one_body_term(architecture: dict, mbe: MBEOptions, source: str) -> N
             "mbe.fix_e1: false to keep it)"
         )
     model[last] = value
+
+
+def _calibrated_baseline(prepared: PreparedRun) -> dict[str, float]:
+    """The E_1 (eV by symbol) that ``fix_e1`` calibrates the trained model to
+    (its ``atomic_baseline`` for the energy), for the architectures of
+    :data:`CALIBRATED_ARCHITECTURES`; empty when there is nothing to calibrate."""
+    architecture = prepared.options.get("architecture", {})
+    if not prepared.mbe.fix_e1 or architecture.get("name") not in CALIBRATED_ARCHITECTURES:
+        return {}
+    baselines = architecture.get("training", {}).get("atomic_baseline")
+    baseline = baselines.get("energy") if isinstance(baselines, dict) else None
+    if not isinstance(baseline, dict):
+        return {}
+    return {chemical_symbols[int(z)]: float(energy) for z, energy in baseline.items()}
 
 
 def _isolated_atom_copies(options: dict, mbe: MBEOptions) -> int:

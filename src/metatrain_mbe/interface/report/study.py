@@ -64,19 +64,29 @@ def _e1_section(points: list[dict]) -> list[str]:
         "",
         "A model E_1 off the reference by δ shifts its Ṽ^(m) by ±δ at every order "
         "(appendix C); the tables and figures below use the reference E_1 for model and "
-        "reference alike, and |dṼ^(m)/dr| does not depend on E_1.",
+        "reference alike, and |dṼ^(m)/dr| does not depend on E_1. Models whose E_1 "
+        "`mbe.fix_e1` calibrates after training (PET) also show the trained E_1, before "
+        "the shift of their composition baseline.",
         "",
-        "| architecture | proportion | model E_1 − reference (meV) |",
-        "|---|---|---|",
+        "| architecture | proportion | model E_1 − reference (meV) "
+        "| trained, before calibration (meV) |",
+        "|---|---|---|---|",
     ]
     warnings = []
     for point in points:
-        for symbol, stats in point.get("e1", {}).get("model", {}).items():
-            reference = point["e1"]["reference"][symbol]["mean"]
+        e1 = point.get("e1", {})
+        for symbol, stats in e1.get("model", {}).items():
+            reference = e1["reference"][symbol]["mean"]
             error = stats["mean"] - reference
+            trained = e1.get("trained", {}).get(symbol)
+            before = (
+                f"{_mev(trained['mean'] - reference)} ± {1000 * trained['std']:.1f}"
+                if trained
+                else "not calibrated"
+            )
             lines.append(
                 f"| {point['architecture']} | {point['proportion']:g} | {symbol}: "
-                f"{1000 * error:+.1f} ± {1000 * stats['std']:.1f} |"
+                f"{_mev(error)} ± {1000 * stats['std']:.1f} | {before} |"
             )
             if abs(error) > E1_TOLERANCE:
                 warnings.append(f"{point['architecture']} at {point['proportion']:g} ({symbol})")
@@ -88,6 +98,11 @@ def _e1_section(points: list[dict]) -> list[str]:
             "",
         ]
     return lines
+
+
+def _mev(energy: float) -> str:
+    """An energy difference (eV) in signed meV to 0.1, without a "-0.0"."""
+    return f"{round(1000 * energy, 1) + 0.0:+.1f}"
 
 
 def _verdict(holds) -> str:
