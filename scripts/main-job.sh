@@ -3,7 +3,7 @@
 # (data/hydrogen/), writing to outputs/main-job/ (or the directory given):
 #   1. reference/: the reference (DFT) many-body expansion of the labelled 8-atom
 #      clusters, per density regime (reference/*.mts, report.md, figures/, report.json);
-#   2. study/: PET trained without sub-clusters and with 15 % of the labelled
+#   2. study/: PET trained without sub-clusters and with 10 % of the labelled
 #      sub-cluster sets of its training parents (options/study-main.yaml), on one
 #      shared split, and the report that compares both models' body-ordered
 #      terms with the reference: study/report.md, study/figures/, study/study.json.
