@@ -137,10 +137,11 @@ def write_input(name: str, folder: Path) -> tuple[Path, int]:
         if name == "sets":
             return SETS, len(parents_to_analyse(frames, None))
         ids = sorted({parent_id(a) for a in frames if "mbe_parent" in a.info})
-        keep = set(ids[: int(name.removeprefix("sets"))])
+        n_sets = int(name.removeprefix("sets"))
+        keep = set(ids[:n_sets]) | {-1}  # -1: the isolated atoms, which have no mbe_parent
         path = folder / f"{name}.xyz"
-        write_structures(path, [a for a in frames if a.info.get("mbe_parent", -1) in keep | {-1}])
-        return path, len(keep)
+        write_structures(path, [a for a in frames if a.info.get("mbe_parent", -1) in keep])
+        return path, min(n_sets, len(ids))
     path = folder / f"parents_{name}.xyz"
     write_structures(path, read_structures(PARENTS)[: int(name)])
     return path, int(name)

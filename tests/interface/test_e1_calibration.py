@@ -7,7 +7,7 @@ import torch
 from metatrain_mbe.compute.evaluator import ModelEvaluator
 from metatrain_mbe.errors import MBEInputError
 from metatrain_mbe.expansion import SubsetPlan
-from metatrain_mbe.interface.e1_calibration import calibrate_e1, model_e1
+from metatrain_mbe.interface.e1_calibration import calibrate_e1, isolated_atom_energies
 
 from ..conftest import hydrogen_cluster
 from ..models import tiny_model
@@ -34,7 +34,7 @@ def _energy(path, atoms):
 def test_calibration_makes_e1_exact_and_shifts_every_atom_by_the_residual(pet_checkpoint):
     extensions = pet_checkpoint.parent / "extensions"
     cluster = hydrogen_cluster(5, seed=1)
-    trained = model_e1(pet_checkpoint, ["H"], extensions)["H"]
+    trained = isolated_atom_energies(pet_checkpoint, ["H"], extensions)["H"]
     before = _energy(pet_checkpoint, cluster)
     record = pet_checkpoint.parent / "data" / "e1_calibration.json"
 
@@ -44,7 +44,9 @@ def test_calibration_makes_e1_exact_and_shifts_every_atom_by_the_residual(pet_ch
     assert abs(shift) > 1.0  # a random network's E_1 is far from -13.6 eV
     assert result == {"H": {"reference": E1_REFERENCE, "trained": trained, "shift": shift}}
     assert json.loads(record.read_text()) == result
-    assert model_e1(pet_checkpoint, ["H"], extensions)["H"] == pytest.approx(E1_REFERENCE, abs=1e-9)
+    assert isolated_atom_energies(pet_checkpoint, ["H"], extensions)["H"] == pytest.approx(
+        E1_REFERENCE, abs=1e-9
+    )
     # the composition baseline moved: every atom by the same shift, nothing else
     assert _energy(pet_checkpoint, cluster) == pytest.approx(before + 5 * shift, abs=1e-9)
     # the checkpoint holds the calibrated baseline too (a restart or `mtt export` keeps it)
@@ -52,7 +54,9 @@ def test_calibration_makes_e1_exact_and_shifts_every_atom_by_the_residual(pet_ch
 
     again = pet_checkpoint.parent / "again.pt"
     load_model(pet_checkpoint.with_suffix(".ckpt")).export().save(str(again))
-    assert model_e1(again, ["H"], extensions)["H"] == pytest.approx(E1_REFERENCE, abs=1e-9)
+    assert isolated_atom_energies(again, ["H"], extensions)["H"] == pytest.approx(
+        E1_REFERENCE, abs=1e-9
+    )
 
 
 def test_a_checkpoint_without_a_composition_baseline_is_refused(pet_checkpoint):

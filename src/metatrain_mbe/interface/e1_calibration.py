@@ -31,7 +31,7 @@ from ..data.io import atomic_path
 from ..errors import MBEInputError
 from ..expansion import SubsetPlan
 
-__all__ = ["CALIBRATION_FILE", "CALIBRATION_TOLERANCE", "calibrate_e1", "model_e1"]
+__all__ = ["CALIBRATION_FILE", "CALIBRATION_TOLERANCE", "calibrate_e1", "isolated_atom_energies"]
 
 #: file of the run's data directory recording the calibration
 CALIBRATION_FILE = "e1_calibration.json"
@@ -44,7 +44,7 @@ CALIBRATION_TOLERANCE = 1e-5
 _BUFFER_SUFFIX = "energy_composition_buffer"
 
 
-def model_e1(
+def isolated_atom_energies(
     model: str | Path, symbols: list[str], extensions: str | Path | None = None
 ) -> dict[str, float]:
     """The energy (eV) an exported model predicts for each isolated atom."""
@@ -76,7 +76,7 @@ def calibrate_e1(
     from metatrain.utils.io import load_model
 
     symbols = sorted(reference)
-    trained = model_e1(model, symbols, extensions)
+    trained = isolated_atom_energies(model, symbols, extensions)
     shifts = {symbol: reference[symbol] - trained[symbol] for symbol in symbols}
     checkpoint_path = model.with_suffix(".ckpt")
     checkpoint = torch.load(checkpoint_path, weights_only=False, map_location="cpu")
@@ -98,7 +98,7 @@ def calibrate_e1(
         exported = load_model(checkpoint_tmp).export()
         with atomic_path(model) as tmp:
             exported.save(tmp, collect_extensions=str(extensions) if _has_extensions() else None)
-    calibrated = model_e1(model, symbols, extensions)
+    calibrated = isolated_atom_energies(model, symbols, extensions)
     for symbol in symbols:
         left = calibrated[symbol] - reference[symbol]
         if abs(left) > CALIBRATION_TOLERANCE:
