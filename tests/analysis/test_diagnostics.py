@@ -17,9 +17,10 @@ def linear_result(n_atoms=5, e1=-13.0, eps=0.2):
     plan = SubsetPlan(n_atoms)
     energies = plan.orders.to(torch.float64) * (e1 + eps)
     energies[plan.orders == 1] = e1
-    gradients = torch.zeros((plan.n_subsets, n_atoms, 3), dtype=torch.float64)
+    gradients = torch.zeros((len(plan.atom_rows()[0]), 3), dtype=torch.float64)
     terms = BodyOrderTerms.from_energies(0, plan, energies, gradients)
-    return ParentResult(parent, plan, energies, gradients, terms)
+    total = float(energies[plan.find(list(range(n_atoms)))])
+    return ParentResult(parent, plan, energies, gradients, terms, total)
 
 
 def test_appendix_c_alternation_and_effective_e1():

@@ -53,13 +53,12 @@ def export(model, output, *options):
 
 def brute_force_order_sums(atoms, calc):
     """Σ_{|S|=m} V(S) from every sub-cluster evaluated alone, one by one."""
-    n = len(atoms)
-    energies = torch.zeros(1 << n, dtype=torch.float64)
-    for mask in range(1, 1 << n):
-        sub = atoms[[i for i in range(n) if mask >> i & 1]]
+    plan = SubsetPlan(len(atoms))
+    energies = torch.zeros(plan.n_subsets, dtype=torch.float64)
+    for k in range(1, plan.n_subsets):
+        sub = atoms[plan.bodies(k)]
         sub.calc = calc
-        energies[mask] = sub.get_potential_energy()
-    plan = SubsetPlan(n)
+        energies[k] = sub.get_potential_energy()
     return order_sums(moebius_transform(energies, plan), plan)[1:]
 
 

@@ -12,6 +12,7 @@ import ase
 import metatensor.torch as mts
 import numpy as np
 import pytest
+import torch
 from ase.calculators.lj import LennardJones
 from ase.calculators.singlepoint import SinglePointCalculator
 
@@ -146,18 +147,24 @@ def test_labelled_molecular_sets_hold_every_union_of_molecules(tmp_path):
     for found in sets:
         parent, plan = found.parent, found.plan
         assert (plan.n_bodies, plan.n_atoms, plan.n_subsets) == (K, len(parent), 2**K)
-        assert found.gradients.shape == (2**K, len(parent), 3)
+        # one gradient row per (sub-cluster, atom of it): each atom is in 2^(K-1) of them
+        assert found.gradients.shape == (len(parent) * 2 ** (K - 1), 3)
+        subset, atom, start = plan.atom_rows()
+        dense = torch.zeros((plan.n_subsets, len(parent), 3), dtype=torch.float64)
+        dense[subset, atom] = found.gradients
         fragments = parent.arrays["mbe_fragment"]
         assert found.energies[0].item() == 0.0
-        for row, mask in enumerate(plan.masks.tolist()[1:], start=1):
-            atoms = [int(i) for i in plan.atoms_in(mask)]
+        for row, mask in enumerate(plan.masks().tolist()[1:], start=1):
+            atoms = [int(i) for i in plan.atoms_in(row)]
             molecules = [k for k in range(K) if mask >> k & 1]
+            assert plan.bodies(row) == molecules
             assert atoms == np.flatnonzero(np.isin(fragments, molecules)).tolist()
+            assert atom[start[row] : start[row + 1]].tolist() == atoms
             sub = labels[(found.parent_id, tuple(atoms))]
             assert found.energies[row].item() == sub.get_potential_energy()
             outside = np.setdiff1d(np.arange(len(parent)), atoms)
-            assert np.array_equal(found.gradients[row, atoms].numpy(), -sub.get_forces())
-            assert not found.gradients[row, outside].any()
+            assert np.array_equal(dense[row, atoms].numpy(), -sub.get_forces())
+            assert not dense[row, outside].any()
         terms = found.terms()
         assert terms.v.sum().item() == pytest.approx(parent.get_potential_energy(), abs=1e-9)
         # Lennard-Jones is a sum over atom pairs: nothing beyond molecule pairs
@@ -165,8 +172,11 @@ def test_labelled_molecular_sets_hold_every_union_of_molecules(tmp_path):
     # truncated at pairs of molecules: the same rows, the larger unions left out
     for found, pairs in zip(sets, collect_sets(frames, {}, max_order=2)[0]):
         assert pairs.plan.n_subsets == 1 + K + math.comb(K, 2)
-        assert pairs.plan.masks.tolist() == [m for m in range(2**K) if bin(m).count("1") <= 2]
-        assert pairs.energies.tolist() == found.energies[pairs.plan.masks].tolist()
+        singles = [1 << i for i in range(K)]
+        doubles = [(1 << i) | (1 << j) for i, j in itertools.combinations(range(K), 2)]
+        assert pairs.plan.masks().tolist() == [0, *singles, *doubles]
+        rows = [found.plan.find(pairs.plan.bodies(k)) for k in range(pairs.plan.n_subsets)]
+        assert pairs.energies.tolist() == found.energies[rows].tolist()
 
 
 def test_an_unlabelled_single_atom_molecule_takes_its_e1(tmp_path):
@@ -175,8 +185,8 @@ def test_an_unlabelled_single_atom_molecule_takes_its_e1(tmp_path):
     argon = np.flatnonzero(fragments == 2).tolist()
     frames = [f for f in frames if "mbe_atoms" not in f.info or atoms_of_sub(f) != argon]
     (found,), _ = collect_sets(frames, E1)
-    assert found.plan.is_complete  # position == mask
-    assert found.energies[1 << 2].item() == E1["Ar"]
+    assert found.plan.is_complete
+    assert found.energies[found.plan.find([2])].item() == E1["Ar"]
     with pytest.raises(MBEInputError, match="Ar"):
         collect_sets(frames, {"H": -13.6, "O": -2041.3})
     water = np.flatnonzero(fragments == 0).tolist()

@@ -3,7 +3,9 @@ its checks screened for many small frames at once (the first bad frame still
 named), and keeps its one-line errors; write_structures writes what ase writes,
 without copying the frames."""
 
+import bz2
 import gzip
+import time
 
 import ase
 import ase.io
@@ -134,8 +136,6 @@ HEADER = 'Properties=species:S:1:pos:R:3 pbc="F F F"'
 @pytest.mark.parametrize(
     "text",
     [
-        f"3\n{HEADER}\nH 0 0 0\nH 0 0 1\n",  # a short last frame
-        f"2\n{HEADER}\nH 0 0 0\nH 0 0 1\n5\n{HEADER}\nH 0 0 0\n",
         f"2 atoms\n{HEADER}\nH 0 0 0\nH 0 0 1\n",
         f"2\n{HEADER}\nH 0 0 0\nH 0 0\n",
         f"2\n{HEADER}\nH 0 0 0\nH 0 0 1\nnot a count\n",
@@ -151,6 +151,43 @@ def test_malformed_files_are_refused_in_one_line(tmp_path, text):
     message = str(error.value)
     assert "\n" not in message
     assert message == f"{path}: not a readable extended XYZ file ({by_ase.value})"
+
+
+TWO = f"2\n{HEADER}\nH 0 0 0\nH 0 0 1\n"  # a sound two-atom frame
+
+
+@pytest.mark.parametrize(
+    "name, text, frame, line, count, left",
+    [
+        ("huge.xyz", f"999999999999\n{HEADER}\nH 0 0 0\n", 0, 1, 999999999999, 2),
+        ("int32.xyz.gz", f"{TWO}2147483648\n{HEADER}\nH 0 0 0\n", 1, 5, 2147483648, 2),
+        ("one_more.xyz", f"{TWO}3\n{HEADER}\nH 0 0 0\nH 0 0 1\n", 1, 5, 3, 3),
+        ("one_more.xyz.bz2", f"{TWO}3\n{HEADER}\nH 0 0 0\nH 0 0 1\n", 1, 5, 3, 3),
+        ("short.xyz", f"3\n{HEADER}\nH 0 0 0\nH 0 0 1\n", 0, 1, 3, 3),
+        ("short_second.xyz", f"{TWO}5\n{HEADER}\nH 0 0 0\n", 1, 5, 5, 2),
+        ("after_vec.xyz", f"1\n{HEADER}\nH 0 0 0\nVEC1 9 0 0\n{10**12}\n", 1, 5, 10**12, 0),
+    ],
+)
+def test_an_atom_count_beyond_the_file_is_refused_at_once(
+    tmp_path, name, text, frame, line, count, left
+):
+    path = tmp_path / name
+    opener = {".gz": gzip.compress, ".bz2": bz2.compress}.get(path.suffix, lambda data: data)
+    path.write_bytes(opener(text.encode()))
+    start = time.perf_counter()
+    with pytest.raises(MBEInputError) as error:
+        read_structures(path)
+    assert time.perf_counter() - start < 0.5  # ase's reader would loop over every announced atom
+    assert str(error.value) == (
+        f"{path}: not a readable extended XYZ file (frame {frame}: line {line} announces "
+        f"{count} atoms but the file has {left} more lines)"
+    )
+
+
+def test_exact_atom_counts_and_cell_vectors_still_read(tmp_path):
+    path = tmp_path / "sound.xyz"
+    path.write_text(f"1\n{HEADER}\nH 0 0 0\nVEC1 9 0 0\n{TWO}")
+    assert [len(atoms) for atoms in read_structures(path)] == [1, 2]
 
 
 def test_the_first_frame_with_close_atoms_is_named(tmp_path):

@@ -21,7 +21,6 @@ from ase.calculators.tip3p import TIP3P, angleHOH, epsilon0, qH, rOH, sigma0
 from metatrain_mbe.expansion import (
     BodyOrderTerms,
     SubsetPlan,
-    atoms_of,
     moebius_transform,
     order_sums,
     truncated_energy,
@@ -125,18 +124,22 @@ def flexible_water(atoms, molecule, *, atm=0.0):
 
 
 def label_plan(parent, plan, calculate):
-    """E(S) (eV) and dE(S)/dr (eV/Å, zero outside S) of every sub-cluster of
-    ``plan``, each evaluated as a structure of its own."""
+    """E(S) (eV) and dE(S)/dr (eV/Å, in the plan's atom rows) of every
+    sub-cluster of ``plan``, each evaluated as a structure of its own."""
     energies = torch.zeros(plan.n_subsets, dtype=torch.float64)
-    gradients = torch.zeros((plan.n_subsets, len(parent), 3), dtype=torch.float64)
-    for row, mask in enumerate(plan.masks.tolist()):
-        if mask == 0:
-            continue
-        atoms = [int(i) for i in plan.atoms_in(mask)]
+    _, _, start = plan.atom_rows()
+    gradients = torch.zeros((int(start[-1]), 3), dtype=torch.float64)
+    for row in range(1, plan.n_subsets):
+        atoms = plan.atoms_in(row)
         energy, forces = calculate(parent[atoms], atoms)
         energies[row] = energy
-        gradients[row, atoms] = -torch.as_tensor(forces)
+        gradients[start[row] : start[row + 1]] = -torch.as_tensor(forces)
     return energies, gradients
+
+
+def row_orders(plan):
+    """The order of the sub-cluster of each atom row."""
+    return plan.orders[plan.atom_rows()[0]]
 
 
 def molecules_of(atoms):
@@ -150,23 +153,31 @@ def test_fragment_plan_counts_molecules_and_lists_their_atoms():
     fragments = np.array([1, 0, 0, 2, 1, 2, 2, 0])  # interleaved, sizes 3, 2, 3
     plan = SubsetPlan.of_fragments(fragments)
     assert (plan.n_bodies, plan.n_atoms) == (3, 8)
-    assert plan.masks.tolist() == list(range(8))  # complete: position == mask
-    assert plan.orders.tolist() == [bin(m).count("1") for m in range(8)]
+    assert sorted(plan.masks().tolist()) == list(range(8))  # complete: every subset
+    assert plan.orders.tolist() == [0, 1, 1, 1, 2, 2, 2, 3]
     membership = plan.atom_membership()
     assert membership.shape == (8, 8) and membership.dtype == torch.bool
-    for row, mask in enumerate(plan.masks.tolist()):
-        expected = np.flatnonzero(np.isin(fragments, atoms_of(mask))).tolist()
-        assert [int(i) for i in plan.atoms_in(mask)] == expected
+    for row in range(plan.n_subsets):
+        expected = np.flatnonzero(np.isin(fragments, plan.bodies(row))).tolist()
+        assert plan.atoms_in(row) == expected
         assert torch.nonzero(membership[row]).flatten().tolist() == expected
     truncated = SubsetPlan.of_fragments(fragments, max_order=2)
-    assert truncated.masks.tolist() == [0, 1, 2, 3, 4, 5, 6]
-    assert truncated.orders.tolist() == [0, 1, 1, 2, 1, 2, 2]
+    assert [truncated.bodies(k) for k in range(truncated.n_subsets)] == [
+        [],
+        [0],
+        [1],
+        [2],
+        [0, 1],
+        [0, 2],
+        [1, 2],
+    ]
+    assert truncated.orders.tolist() == [0, 1, 1, 1, 2, 2, 2]
 
 
 def test_atom_plan_is_the_plan_of_one_atom_per_fragment():
     atoms, singletons = SubsetPlan(5, max_order=3), SubsetPlan.of_fragments(range(5), 3)
     assert atoms.n_bodies == atoms.n_atoms == singletons.n_bodies == 5
-    assert torch.equal(atoms.masks, singletons.masks)
+    assert torch.equal(atoms.masks(), singletons.masks())
     assert torch.equal(atoms.orders, singletons.orders)
     assert torch.equal(atoms.atom_membership(), singletons.atom_membership())
 
@@ -175,12 +186,12 @@ def test_the_size_limits_count_molecules_not_atoms():
     # 8 waters, 24 atoms: 2^8 sub-clusters, fine with the default limit of 20
     plan = SubsetPlan.of_fragments(np.repeat(np.arange(8), 3))
     assert plan.n_subsets == 256 and plan.n_atoms == 24
-    # 30 waters, 90 atoms: more atoms than an int64 bitmask has bits
+    # 30 waters, 90 atoms: more atoms than a 64-bit mask has bits
     plan = SubsetPlan.of_fragments(np.repeat(np.arange(30), 3), max_order=2)
     assert plan.n_subsets == 1 + 30 + math.comb(30, 2)
     assert plan.atom_membership().shape == (plan.n_subsets, 90)
     assert plan.atom_membership().sum(-1).tolist() == (3 * plan.orders).tolist()
-    with pytest.raises(ValueError, match="max_order"):
+    with pytest.raises(ValueError, match="--max-order"):
         SubsetPlan.of_fragments(np.repeat(np.arange(21), 2))
 
 
@@ -193,8 +204,11 @@ def test_per_body_means_divide_by_molecules_and_rms_by_atoms():
     membership = plan.atom_membership()
     energies = torch.tensor(rng.normal(size=plan.n_subsets))
     energies[0] = 0.0
-    gradients = torch.tensor(rng.normal(size=(plan.n_subsets, 10, 3))) * membership[..., None]
+    subset, atom, _ = plan.atom_rows()
+    gradients = torch.tensor(rng.normal(size=(len(subset), 3)))
     terms = BodyOrderTerms.from_energies(0, plan, energies, gradients)
+    dense = torch.zeros((plan.n_subsets, 10, 3), dtype=torch.float64)
+    dense[subset, atom] = terms.dv
     sums = terms.order_sums()
     for m in range(1, 5):
         assert terms.v_tilde()[m - 1].item() == pytest.approx(
@@ -202,7 +216,7 @@ def test_per_body_means_divide_by_molecules_and_rms_by_atoms():
         )
         rows = plan.orders == m
         atoms = membership[rows].sum(-1)
-        rms = (terms.dv[rows].square().sum((-1, -2)) / atoms).sqrt()
+        rms = (dense[rows].square().sum((-1, -2)) / atoms).sqrt()
         assert terms.dv_tilde()[m - 1].item() == pytest.approx(rms.mean().item(), abs=1e-12)
 
 
@@ -213,8 +227,8 @@ CASES = [(3, 2), (3, None), (4, 2), (4, 3), (4, None), (5, 2), (5, 3), (5, None)
 
 def qcmanybody_sums(fragments, positions, max_order, labels):
     """Cumulative energies and gradients through k bodies from QCManyBody (nocp,
-    one fragment per molecule). ``labels(mask, atoms)`` gives E and dE/dr of the
-    atoms (parent indices, ascending) of the fragment subset ``mask``."""
+    one fragment per molecule). ``labels(bodies, atoms)`` gives E and dE/dr of
+    the atoms (parent indices, ascending) of the fragments ``bodies`` (a tuple)."""
     qcmanybody = pytest.importorskip("qcmanybody")
     from qcelemental.models import Molecule
     from qcmanybody.utils import delabeler
@@ -242,9 +256,9 @@ def qcmanybody_sums(fragments, positions, max_order, labels):
     results = {}
     for _, label, _ in core.iterate_molecules():
         _, real, _ = delabeler(label)
-        mask = sum(1 << (f - 1) for f in real)
+        bodies = tuple(sorted(f - 1 for f in real))
         atoms = sorted(i for f in real for i in members[f - 1])
-        energy, gradient = labels(mask, atoms)
+        energy, gradient = labels(bodies, atoms)
         # QCManyBody lists a sub-system's atoms in its own (fragment) order
         mine = sorted(atoms, key=order.index)
         results[label] = {"energy": energy, "gradient": gradient[[atoms.index(i) for i in mine]]}
@@ -261,18 +275,19 @@ def qcmanybody_sums(fragments, positions, max_order, labels):
 def check_against_qcmanybody(fragments, positions, max_order, labels):
     plan = SubsetPlan.of_fragments(fragments, max_order)
     energies = torch.zeros(plan.n_subsets, dtype=torch.float64)
-    gradients = torch.zeros((plan.n_subsets, len(fragments), 3), dtype=torch.float64)
-    for row, mask in enumerate(plan.masks.tolist()):
-        if mask:
-            atoms = [int(i) for i in plan.atoms_in(mask)]
-            energy, gradient = labels(mask, atoms)
-            energies[row] = energy
-            gradients[row, atoms] = torch.as_tensor(gradient)
+    subset, atom, start = plan.atom_rows()
+    gradients = torch.zeros((len(subset), 3), dtype=torch.float64)
+    for row in range(1, plan.n_subsets):
+        energy, gradient = labels(tuple(plan.bodies(row)), plan.atoms_in(row))
+        energies[row] = energy
+        gradients[start[row] : start[row + 1]] = torch.as_tensor(gradient)
     terms = BodyOrderTerms.from_energies(0, plan, energies, gradients)
+    dv = torch.zeros((plan.n_subsets, len(fragments), 3), dtype=torch.float64)
+    dv[subset, atom] = terms.dv
     expected, expected_gradients = qcmanybody_sums(fragments, positions, max_order, labels)
     assert len(expected) == plan.max_order
     cumulative = torch.cumsum(terms.order_sums(), 0)
-    gradient_sums = torch.cumsum(order_sums(terms.dv, plan)[1:], 0)
+    gradient_sums = torch.cumsum(order_sums(dv, plan)[1:], 0)
     for m in range(1, plan.max_order + 1):
         assert cumulative[m - 1].item() == pytest.approx(expected[m - 1], abs=1e-9)
         assert truncated_energy(terms.v, plan, m).item() == pytest.approx(expected[m - 1], abs=1e-9)
@@ -289,10 +304,10 @@ def test_random_energies_agree_with_qcmanybody(k, max_order):
     positions = rng.normal(size=(len(fragments), 3)) * 5
     table = {}
 
-    def labels(mask, atoms):
-        if mask not in table:
-            table[mask] = (rng.normal() * 3 - len(atoms), rng.normal(size=(len(atoms), 3)))
-        return table[mask]
+    def labels(bodies, atoms):
+        if bodies not in table:
+            table[bodies] = (rng.normal() * 3 - len(atoms), rng.normal(size=(len(atoms), 3)))
+        return table[bodies]
 
     check_against_qcmanybody(fragments, positions, max_order, labels)
 
@@ -306,7 +321,7 @@ def test_water_energies_agree_with_qcmanybody(k, max_order, model):
     cluster = water_cluster(k, seed=k, flexible=model != "tip3p")
     fragments = molecules_of(cluster)
 
-    def labels(mask, atoms):
+    def labels(bodies, atoms):
         if model == "tip3p":
             energy, forces = tip3p(cluster[atoms], rc=6.0, width=2.0)
         else:
@@ -339,9 +354,9 @@ def test_tip3p_has_no_terms_beyond_molecule_pairs(k, rc, width):
     terms = BodyOrderTerms.from_energies(0, plan, energies, gradients)
     many = plan.orders >= 3
     assert terms.v[many].abs().max() < 1e-9
-    assert terms.dv[many].abs().max() < 1e-9
+    assert terms.dv[row_orders(plan) >= 3].abs().max() < 1e-9
     assert terms.v[plan.orders == 2].abs().max() > 1e-2
-    assert terms.dv[plan.orders == 2].abs().max() > 1e-2
+    assert terms.dv[row_orders(plan) == 2].abs().max() > 1e-2
     assert terms.v.sum().item() == pytest.approx(energies[-1].item(), abs=1e-9)
 
 
@@ -364,7 +379,7 @@ def test_molecules_as_bodies_stop_at_pairs_where_atoms_do_not(k):
     energies, gradients = label_plan(cluster, by_molecule, model)
     terms = BodyOrderTerms.from_energies(0, by_molecule, energies, gradients)
     assert terms.v[by_molecule.orders >= 3].abs().max() < 1e-9
-    assert terms.dv[by_molecule.orders >= 3].abs().max() < 1e-9
+    assert terms.dv[row_orders(by_molecule) >= 3].abs().max() < 1e-9
     assert terms.v.sum().item() == pytest.approx(parent_energy, abs=1e-9)
     assert truncated_energy(terms.v, by_molecule, 2).item() == pytest.approx(
         parent_energy, abs=1e-9
@@ -379,8 +394,6 @@ def test_molecules_as_bodies_stop_at_pairs_where_atoms_do_not(k):
     assert abs(truncated_energy(v, by_atom, 2).item() - parent_energy) > 1e-3
     # the molecules' own energies are the atom expansion's terms within each one
     within = [
-        row
-        for row, mask in enumerate(by_atom.masks.tolist())
-        if mask and len(set(molecule[atoms_of(mask)])) == 1
+        row for row in range(1, by_atom.n_subsets) if len(set(molecule[by_atom.bodies(row)])) == 1
     ]
     assert v[within].sum().item() == pytest.approx(terms.order_sums()[0].item(), abs=1e-9)

@@ -26,7 +26,9 @@ def test_analyze_writes_the_design_layout(tmp_path, labelled_file, lj_dataset):
     assert energy.keys.names == ["order"]
     assert energy.keys.values.flatten().tolist() == [1, 2, 3, 4, 5, 6]
     block = energy.block({"order": 2})
-    assert block.samples.names == ["system", "subcluster"]
+    assert block.samples.names == ["system", *(f"body_{j}" for j in range(1, 7))]
+    bodies = block.samples.values[:, 1:]
+    assert (bodies[:, 2:] == -1).all() and (bodies[:, 0] < bodies[:, 1]).all()
     assert len(block.samples) == 3 * 15
     assert block.values.dtype == torch.float64
     gradient = block.gradient("positions")
@@ -83,7 +85,7 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(
 
 def test_cluster_above_the_limit_suggests_max_order(tmp_path, labelled_file, capsys):
     assert main(["analyze", str(labelled_file), "-o", str(tmp_path / "o"), "--max-atoms", "5"]) == 2
-    assert "set max_order" in capsys.readouterr().err
+    assert "--max-order" in capsys.readouterr().err
     assert (
         main(
             [

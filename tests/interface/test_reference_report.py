@@ -133,16 +133,17 @@ def _result(energies: torch.Tensor, reference: torch.Tensor) -> ParentResult:
     parent = hydrogen_cluster(3)
     parent.info["mbe_parent"] = 0
     plan = SubsetPlan(3)
-    gradients = torch.zeros((plan.n_subsets, 3, 3), dtype=torch.float64)
+    gradients = torch.zeros((len(plan.atom_rows()[0]), 3), dtype=torch.float64)
     terms = BodyOrderTerms.from_energies(0, plan, energies, gradients)
     labelled = SubclusterSet(parent, plan, reference, None)
-    return ParentResult(parent, plan, energies, gradients, terms, labelled)
+    total = float(energies[plan.find([0, 1, 2])])
+    return ParentResult(parent, plan, energies, gradients, terms, total, labelled)
 
 
 def test_order_rmse_holds_the_spread_of_the_reference_energies_per_atom():
     plan = SubsetPlan(3)
-    reference = torch.tensor([0.0, -1, -1, -2.5, -1, -2.1, -2.3, -3.3], dtype=torch.float64)
-    assert plan.orders.tolist() == [0, 1, 1, 2, 1, 2, 2, 3]
+    reference = torch.tensor([0.0, -1, -1, -1, -2.5, -2.1, -2.3, -3.3], dtype=torch.float64)
+    assert plan.orders.tolist() == [0, 1, 1, 1, 2, 2, 2, 3]
     rmse = diagnostics.order_rmse([_result(reference + 0.2 * plan.orders, reference)])
     assert rmse["2"]["energy_per_atom"] == pytest.approx(0.2)
     # reference E(S)/2 of the pairs: -1.25, -1.05, -1.15

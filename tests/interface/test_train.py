@@ -258,3 +258,19 @@ def test_a_run_killed_while_training_writes_no_model_and_the_next_run_completes(
     assert (hydrogen_files / "run" / "model.pt").is_file()
     assert (hydrogen_files / "run" / "model_mbe" / "report.json").is_file()
     assert not [p.name for p in (hydrogen_files / "run").iterdir() if p.name.startswith(".")]
+
+
+def test_a_cutoff_injects_the_screened_family_and_screens_the_analysis(hydrogen_files):
+    from metatrain_mbe.cutoffs import Cutoffs
+    from metatrain_mbe.data import parent_plan
+
+    paths = RunPaths.from_output("out/model.pt", "extensions")
+    prepared = prepare_run(train_options(cutoff="1.2", proportion=1.0), paths)
+    cutoffs = Cutoffs.parse("1.2")
+    assert prepared.settings.cutoffs == cutoffs
+    parents = {a.info["mbe_parent"]: a for a in ase.io.read("parents.xyz", ":")}
+    chosen = prepared.summary["injected_parents"]
+    kept = [parent_plan(parents[p], 3, cutoffs=cutoffs) for p in chosen]
+    assert prepared.summary["injected_subclusters"] == sum(p.kept(2) + p.kept(3) for p in kept)
+    assert prepared.summary["injected_subclusters"] < 10 * len(chosen)
+    assert prepared.summary["cutoffs"] == {2: 1.2}

@@ -26,7 +26,7 @@ from ase.data import chemical_symbols
 from ..compute.protocol import Evaluator
 from ..data.io import FRAGMENT_KEY, PARENT_KEY
 from ..data.subclusters import bodies_of, parent_plan
-from ..expansion import BodyOrderTerms, SubsetPlan, atoms_of
+from ..expansion import BodyOrderTerms, SubsetPlan, truncated_energy
 
 if TYPE_CHECKING:
     from .model import ParentResult
@@ -40,6 +40,7 @@ __all__ = [
     "dimer_curves",
     "e1_check",
     "effective_e1",
+    "family",
     "labelled_dimers",
     "model_e1",
     "one_body_terms",
@@ -86,9 +87,7 @@ def units(parents: list[ase.Atoms]) -> dict[str, str]:
 def _single_atoms(plan: SubsetPlan) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows of the one-atom sub-clusters (single-atom bodies) and the atom each holds."""
     rows = torch.nonzero((plan.orders == 1) & (plan.atom_counts() == 1)).flatten()
-    atoms = torch.tensor(
-        [plan.atoms_in(int(m))[0] for m in plan.masks[rows].tolist()], dtype=torch.long
-    )
+    atoms = torch.tensor([plan.atoms_in(row)[0] for row in rows.tolist()], dtype=torch.long)
     return rows, atoms
 
 
@@ -126,9 +125,11 @@ def effective_e1(energies: torch.Tensor, plan: SubsetPlan, numbers) -> dict[int,
     numbers = torch.as_tensor(numbers)
     species = sorted(set(numbers.tolist()))
     rows = plan.orders >= 2
-    composition = plan.atom_membership()[rows].to(torch.float64) @ (
-        numbers.unsqueeze(1) == torch.tensor(species).unsqueeze(0)
-    ).to(torch.float64)
+    subset, atom, _ = plan.atom_rows()
+    kind = torch.searchsorted(torch.tensor(species), numbers)[atom]
+    composition = torch.zeros((plan.n_subsets, len(species)), dtype=torch.float64)
+    composition.index_put_((subset, kind), torch.ones(len(atom), dtype=torch.float64), True)
+    composition = composition[rows]
     fit = torch.linalg.lstsq(composition, energies[rows].unsqueeze(1).to(torch.float64))
     return {z: float(e) for z, e in zip(species, fit.solution.flatten())}
 
@@ -165,7 +166,7 @@ def one_body_terms(
         labels = reference[k]
         singles = (plan.orders == 1) & (plan.atom_counts() > 1)
         for row in torch.nonzero(singles).flatten().tolist():
-            formula = parent[plan.atoms_in(int(plan.masks[row]))].get_chemical_formula()
+            formula = parent[plan.atoms_in(row)].get_chemical_formula()
             entry = found.setdefault(formula, {"reference": [], "model": []})
             if labels is not None:
                 entry["reference"].append(float(labels[row]))
@@ -295,19 +296,24 @@ def order_rmse(results: list[ParentResult]) -> dict:
     for r in results:
         if r.reference is None:
             continue
-        membership = r.plan.atom_membership()
         sizes = r.plan.atom_counts().clamp(min=1)
         error = (r.energies - r.reference.energies) / sizes
         per_atom = r.reference.energies / sizes
-        for row in range(1, r.plan.n_subsets):
-            m = int(r.plan.orders[row])
+        labelled = r.reference.gradients
+        forces = labelled is not None
+        if labelled is not None:
+            subset = r.plan.atom_rows()[0]
+            squares = torch.zeros(r.plan.n_subsets, dtype=torch.float64).index_add_(
+                0, subset, (r.gradients - labelled).square().sum(-1)
+            )
+        for m in range(1, r.plan.max_order + 1):
+            rows = r.plan.positions(m)
             entry = sums.setdefault(m, {"e2": 0.0, "f2": 0.0, "nf": 0, "reference": []})
-            entry["e2"] += float(error[row]) ** 2
-            entry["reference"].append(float(per_atom[row]))
-            if r.reference.gradients is not None:
-                diff = (r.gradients[row] - r.reference.gradients[row])[membership[row]]
-                entry["f2"] += float(diff.square().sum())
-                entry["nf"] += diff.numel()
+            entry["e2"] += float(error[rows].square().sum())
+            entry["reference"].extend(per_atom[rows].tolist())
+            if forces:
+                entry["f2"] += float(squares[rows].sum())
+                entry["nf"] += 3 * int(sizes[rows].sum())
     out = {}
     for m, e in sorted(sums.items()):
         reference = torch.tensor(e["reference"], dtype=torch.float64)
@@ -334,9 +340,9 @@ def _dimers(parent: ase.Atoms, plan: SubsetPlan):
     """``(pair "A-B", row, distance in Å)`` of each two-body sub-cluster: two
     atoms (species, their distance) or two fragments (formulas, the distance
     of their centres of mass)."""
-    for row in torch.nonzero(plan.orders == 2).flatten().tolist():
-        i, j = atoms_of(int(plan.masks[row]))
-        first, second = parent[plan.atoms_in(1 << i)], parent[plan.atoms_in(1 << j)]
+    for row in plan.positions(2).tolist() if plan.max_order >= 2 else []:
+        i, j = plan.bodies(row)
+        first, second = parent[plan.atoms_in(1 + i)], parent[plan.atoms_in(1 + j)]
         yield _pair_name(first, second), row, _separation(first, second)
 
 
@@ -441,7 +447,7 @@ def precision(results: list[ParentResult], dtype: torch.dtype) -> dict:
             typical = float(r.energies[r.plan.orders == m].abs().mean())
             noise = eps * typical * 2 ** (m / 2)
             v_noise.append(noise)
-            tilde_noise.append(noise / (m * math.sqrt(r.plan.count(m))))
+            tilde_noise.append(noise / (m * math.sqrt(r.plan.kept(m))))
         orders[str(m)] = {
             "V": sum(v_noise) / len(v_noise),
             "V_tilde": sum(tilde_noise) / len(tilde_noise),
@@ -455,6 +461,54 @@ def precision(results: list[ParentResult], dtype: torch.dtype) -> dict:
             f"uncertain by ~{worst['V']:.2e} eV (see the table per order)"
         )
     return out
+
+
+def family(terms: list[BodyOrderTerms], totals: dict[int, float] | None = None) -> dict:
+    """The kept sub-clusters and what they add up to, per order m (bodies).
+
+    Per order: ``kept`` sub-clusters against ``possible`` (the sum over
+    parents of C(N, m)), whether every parent keeps all of them
+    (``complete``; Ṽ^(m) and |dṼ^(m)/dr| exist only then), the mean and std
+    over parents of the m-body energy per body (sum of the kept V(S) / N, eV
+    per body) and, with ``totals`` (the whole parents' energies in eV, by
+    ``mbe_parent`` id), the truncation error |E_K - E| of K = m, mean over
+    parents, in eV and in eV per body.
+    """
+    max_order = max(t.plan.max_order for t in terms)
+    cutoffs = [t.plan.cutoffs.by_order for t in terms if t.plan.cutoffs]
+    orders: dict[str, dict] = {}
+    for m in range(1, max_order + 1):
+        mine = [t for t in terms if t.plan.max_order >= m]
+        entry: dict = {
+            "n_parents": len(mine),
+            "kept": sum(t.plan.kept(m) for t in mine),
+            "possible": sum(t.plan.count(m) for t in mine),
+            "complete": all(t.plan.is_full(m) for t in mine),
+            "energy_per_body": _spread([float(t.per_body()[m - 1]) for t in mine]),
+        }
+        known = [t for t in mine if totals is not None and t.system in totals]
+        if known and totals is not None:
+            errors = [
+                abs(float(truncated_energy(t.v, t.plan, m)) - totals[t.system]) for t in known
+            ]
+            entry["truncation_error"] = sum(errors) / len(errors)
+            entry["truncation_error_per_body"] = sum(
+                e / t.plan.n_bodies for e, t in zip(errors, known)
+            ) / len(known)
+        orders[str(m)] = entry
+    return {
+        "cutoffs": {str(m): r for m, r in cutoffs[0].items()} if cutoffs else {},
+        "n_bodies": {
+            "min": min(t.plan.n_bodies for t in terms),
+            "max": max(t.plan.n_bodies for t in terms),
+        },
+        "orders": orders,
+    }
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    x = torch.tensor(values, dtype=torch.float64)
+    return {"mean": float(x.mean()), "std": float(x.std(unbiased=False))}
 
 
 def _parent_row(parent: ase.Atoms, group_by: str | None) -> dict:
@@ -576,9 +630,8 @@ def soap_distances(
     training = mean_soap(training_frames, species, radius)
     structures, sizes = [], []
     for r in results:
-        members = r.plan.atom_membership()
         for row in range(1, r.plan.n_subsets):
-            structures.append(r.parent[torch.nonzero(members[row]).flatten().tolist()])
+            structures.append(r.parent[r.plan.atoms_in(row)])
             sizes.append(int(r.plan.orders[row]))
     distances = nearest_distances(mean_soap(structures, species, radius), training)
     orders = torch.tensor(sizes)

@@ -24,7 +24,7 @@ from . import diagnostics
 from .settings import AnalysisSettings
 from .statistics import statistics_section
 
-__all__ = ["ParentResult", "build_report", "make_evaluator", "model_results"]
+__all__ = ["ParentResult", "build_report", "make_evaluator", "model_results", "parent_plans"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -35,7 +35,10 @@ class ParentResult:
     reference set when the frames label it.
 
     :param energies: ``(plan.n_subsets,)`` model E(S) in eV.
-    :param gradients: ``(plan.n_subsets, N, 3)`` model dE(S)/dr in eV/Å.
+    :param gradients: ``(n_rows, 3)`` model dE(S)/dr in eV/Å, in the plan's
+        atom rows.
+    :param total: the model's energy of the whole parent (eV): E(S) of the
+        parent itself, evaluated apart when the plan does not hold it.
     """
 
     parent: ase.Atoms
@@ -43,6 +46,7 @@ class ParentResult:
     energies: torch.Tensor
     gradients: torch.Tensor
     terms: BodyOrderTerms
+    total: float
     reference: SubclusterSet | None = None
 
     @property
@@ -81,22 +85,45 @@ def make_evaluator(
     )
 
 
+def parent_plans(parents: list[ase.Atoms], settings: AnalysisSettings) -> list[SubsetPlan]:
+    """The (truncated, screened) plan of each parent: made before any model is
+    loaded, so that a refused plan is a one-line error at once."""
+    return [
+        parent_plan(p, settings.max_order, settings.max_atoms, settings.cutoffs) for p in parents
+    ]
+
+
 def model_results(
     evaluator: Evaluator,
     parents: list[ase.Atoms],
-    settings: AnalysisSettings,
+    plans: list[SubsetPlan],
     references: dict[int, SubclusterSet] | None = None,
 ) -> list[ParentResult]:
-    """Evaluate every sub-cluster of ``parents`` and Möbius-invert (float64)."""
-    plans = [parent_plan(p, settings.max_order, settings.max_atoms) for p in parents]
+    """Evaluate every sub-cluster of ``plans`` (one per parent, see
+    :func:`parent_plans`) and Möbius-invert (float64).
+
+    Parents whose plan does not hold them (truncated or screened) are also
+    evaluated whole, one sub-cluster each, for the truncation error.
+    """
+    partial = [k for k, plan in enumerate(plans) if not plan.is_complete]
+    wholes = [SubsetPlan.of_fragments([0] * len(parents[k]), 1) for k in partial]
+    totals = {
+        k: float(energies[1])
+        for k, (energies, _) in zip(
+            partial, evaluator.evaluate([parents[k] for k in partial], wholes)
+        )
+    }
     references = references or {}
     results = []
-    for parent, plan, (energies, gradients) in zip(
-        parents, plans, evaluator.evaluate(parents, plans)
+    for k, (parent, plan, (energies, gradients)) in enumerate(
+        zip(parents, plans, evaluator.evaluate(parents, plans))
     ):
         pid = int(parent.info[PARENT_KEY])
         terms = BodyOrderTerms.from_energies(pid, plan, energies, gradients)
-        results.append(ParentResult(parent, plan, energies, gradients, terms, references.get(pid)))
+        total = totals.get(k, float(energies[-1]))
+        results.append(
+            ParentResult(parent, plan, energies, gradients, terms, total, references.get(pid))
+        )
     return results
 
 
@@ -132,6 +159,9 @@ def build_report(
         "per_parent": diagnostics.per_parent(results, settings.group_by),
         "baselines": diagnostics.baselines(results, e1),
         "dimers": diagnostics.dimer_curves(results, evaluator),
+        "family": diagnostics.family(
+            [r.terms for r in results], {r.parent_id: r.total for r in results}
+        ),
         "precision": diagnostics.precision(results, evaluator.dtype),
     }
     shifted = diagnostics.terms_with_e1(results, e1)

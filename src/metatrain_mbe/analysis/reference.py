@@ -15,13 +15,21 @@ import ase
 import metatensor.torch as mts
 
 from ..data import SubclusterSet, collect_sets, resolve_e1
-from ..data.io import source_file
+from ..data.io import get_energy, source_file
 from ..data.tensormaps import mbe_energy_map, mbe_summary_map
 from ..errors import MBEInputError
 from ..expansion import BodyOrderTerms
+from . import diagnostics
 from .settings import AnalysisSettings
+from .statistics import statistics_section
 
-__all__ = ["reference_sets", "reference_terms", "write_report", "write_terms"]
+__all__ = [
+    "build_reference_report",
+    "reference_sets",
+    "reference_terms",
+    "write_report",
+    "write_terms",
+]
 
 
 def reference_sets(
@@ -35,6 +43,7 @@ def reference_sets(
         e1,
         max_order=settings.max_order,
         max_atoms=settings.max_atoms,
+        cutoffs=settings.cutoffs,
         energy_key=settings.energy_key,
         forces_key=settings.forces_key,
     )
@@ -57,6 +66,42 @@ def reference_terms(
             "(create them with `mtt-mbe subclusters` and label them)"
         )
     return [s.terms() for s in sets], {s.parent_id: s.parent for s in sets}, e1
+
+
+def build_reference_report(
+    terms: list[BodyOrderTerms],
+    parents: dict[int, ase.Atoms],
+    e1: dict[str, float],
+    settings: AnalysisSettings,
+) -> dict:
+    """Every section of a reference-only ``report.json`` (units in its ``units``
+    section): ``e1`` (eV by symbol) and ``e1_given`` (the symbols whose E_1
+    came from ``settings.e1`` rather than an isolated atom of the file),
+    ``reference`` (per-order mean and std over parents, per group),
+    ``per_parent``, ``one_body``, ``dimers`` (labelled V^(2)(r)), ``family``
+    (kept sub-clusters and the truncation error against labelled parents) and
+    ``flags``. The model report is :func:`~.model.build_report`.
+    """
+    report: dict = {
+        "units": diagnostics.units(list(parents.values())),
+        "e1": e1,
+        "e1_given": sorted(set(settings.e1) & set(e1)),
+        "reference": statistics_section(terms, parents, settings.group_by),
+        "per_parent": diagnostics.reference_per_parent(terms, parents, settings.group_by),
+        "one_body": diagnostics.one_body_terms(
+            [parents[t.system] for t in terms], [t.plan for t in terms], [t.v for t in terms]
+        ),
+        "dimers": diagnostics.labelled_dimers(terms, parents),
+        "family": diagnostics.family(terms, _labelled_totals(parents, settings.energy_key)),
+    }
+    report["flags"] = diagnostics.report_flags(report)
+    return report
+
+
+def _labelled_totals(parents: dict[int, ase.Atoms], energy_key: str) -> dict[int, float]:
+    """The labelled energies of the parents that have one (eV), by id."""
+    energies = {pid: get_energy(parent, energy_key) for pid, parent in parents.items()}
+    return {pid: e for pid, e in energies.items() if e is not None}
 
 
 def write_terms(directory: Path, terms: list[BodyOrderTerms]) -> None:

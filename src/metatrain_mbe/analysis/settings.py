@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from ..compute.evaluator import DEFAULT_BATCH_SIZE
 from ..data.io import ENERGY_KEY, FORCES_KEY
-from ..expansion import DEFAULT_MAX_ATOMS
+from ..expansion import DEFAULT_MAX_ATOMS, Cutoffs
 
 __all__ = ["AnalysisSettings"]
 
@@ -17,6 +17,8 @@ class AnalysisSettings:
 
     :param max_order: largest sub-cluster size to use (default: complete).
     :param max_atoms: largest parent expanded completely.
+    :param cutoffs: distance screening per order (Å): the family of kept
+        sub-clusters (see :class:`~metatrain_mbe.expansion.Cutoffs`).
     :param group_by: parent info key to group statistics by (e.g. ``regime``).
     :param e1: isolated-atom energies (eV) by chemical symbol, overriding
         single-atom structures of the file.
@@ -31,6 +33,7 @@ class AnalysisSettings:
 
     max_order: int | None = None
     max_atoms: int = DEFAULT_MAX_ATOMS
+    cutoffs: Cutoffs = field(default_factory=lambda: Cutoffs({}))
     group_by: str | None = None
     e1: dict[str, float] = field(default_factory=dict)
     energy_key: str = ENERGY_KEY

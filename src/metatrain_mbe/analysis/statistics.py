@@ -44,7 +44,9 @@ def order_statistics(terms: list[BodyOrderTerms]) -> dict:
 
     :return: ``{"n_parents": P, "orders": {"2": {"V_tilde": {"mean", "std"},
         "dV_tilde": {...}}, ...}}``; parents smaller than an order do not
-        count for it, and ``dV_tilde`` is left out without gradients.
+        count for it, and ``dV_tilde`` is left out without gradients;
+        ``V_tilde`` and ``dV_tilde`` are left out for an order that screening
+        thins, ``energy_per_body`` (sum of the kept V(S) / N) is always there.
     """
     orders: dict[str, dict] = {}
     max_order = max(t.plan.max_order for t in terms)
@@ -52,10 +54,13 @@ def order_statistics(terms: list[BodyOrderTerms]) -> dict:
     dv_tilde = [t.dv_tilde() if t.dv is not None else None for t in terms]
     for m in range(2, max_order + 1):
         rows = [k for k, t in enumerate(terms) if m <= t.plan.max_order]
-        entry = {"n_parents": len(rows), "V_tilde": _stats([v_tilde[k][m - 1] for k in rows])}
-        gradients = [dv_tilde[k] for k in rows]
-        if all(dv is not None for dv in gradients):
-            entry["dV_tilde"] = _stats([dv[m - 1] for dv in gradients if dv is not None])
+        entry: dict = {"n_parents": len(rows)}
+        if all(terms[k].plan.is_full(m) for k in rows):
+            entry["V_tilde"] = _stats([v_tilde[k][m - 1] for k in rows])
+            gradients = [dv_tilde[k] for k in rows]
+            if all(dv is not None for dv in gradients):
+                entry["dV_tilde"] = _stats([dv[m - 1] for dv in gradients if dv is not None])
+        entry["energy_per_body"] = _stats([terms[k].per_body()[m - 1] for k in rows])
         orders[str(m)] = entry
     return {"n_parents": len(terms), "orders": orders}
 

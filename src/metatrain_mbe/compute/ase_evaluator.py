@@ -41,13 +41,12 @@ class CalculatorEvaluator:
         results = []
         for parent, plan in zip(parents, plans):
             energies = torch.zeros(plan.n_subsets, dtype=torch.float64)
-            gradients = torch.zeros((plan.n_subsets, plan.n_atoms, 3), dtype=torch.float64)
-            members = plan.atom_membership()
+            _, _, start = plan.atom_rows()
+            gradients = torch.zeros((int(start[-1]), 3), dtype=torch.float64)
             for row in range(1, plan.n_subsets):
-                atoms = torch.nonzero(members[row]).flatten()
-                energy, forces = self.energy_and_forces(parent[atoms.tolist()])
+                energy, forces = self.energy_and_forces(parent[plan.atoms_in(row)])
                 energies[row] = energy
-                gradients[row, atoms] = -forces
+                gradients[start[row] : start[row + 1]] = -forces
             results.append((energies, gradients))
         return results
 

@@ -94,6 +94,15 @@ def check_atomic_types(frames: list[ase.Atoms], known: set[int]) -> None:
             )
 
 
+def _window_pairs(pairs: torch.Tensor, window: torch.Tensor, n_atoms: int) -> torch.Tensor:
+    """The parent's atom ``pairs`` between atoms of ``window``, renumbered to
+    positions in ``window``."""
+    local = torch.full((n_atoms,), -1, dtype=torch.long, device=pairs.device)
+    local[window] = torch.arange(len(window), device=pairs.device)
+    renumbered = local[pairs]
+    return renumbered[(renumbered >= 0).all(1)]
+
+
 class ModelEvaluator:
     """Sub-cluster energies and gradients from batched calls of a metatomic model.
 
@@ -179,7 +188,7 @@ class ModelEvaluator:
         results = [
             (
                 torch.zeros(plan.n_subsets, dtype=torch.float64),
-                torch.zeros((plan.n_subsets, plan.n_atoms, 3), dtype=torch.float64),
+                torch.zeros((len(plan.atom_rows()[0]), 3), dtype=torch.float64),
             )
             for plan in plans
         ]
@@ -188,13 +197,13 @@ class ModelEvaluator:
             start = time.perf_counter()
             pieces = self._run(jobs, chunk, layout)
             if timed:
-                n_atoms = sum(int(jobs[k]["members"][rows].sum()) for k, rows in chunk)
+                n_atoms = sum(int(plans[k].atom_counts()[rows].sum()) for k, rows in chunk)
                 self.timings[layout] = (time.perf_counter() - start) / n_atoms
                 if not self._probe:
                     self.strategy = min(self.timings, key=lambda name: self.timings[name])
             for (k, rows), (energies, gradients) in zip(chunk, pieces):
                 results[k][0][rows] = energies
-                results[k][1][rows] = gradients
+                results[k][1][plans[k].rows_of(rows)] = gradients
         return results
 
     def _next_call(self, n_subclusters: int) -> tuple[str, bool]:
@@ -213,7 +222,7 @@ class ModelEvaluator:
         return {
             "types": torch.tensor(parent.numbers, dtype=torch.int32, device=self.device),
             "positions": positions,
-            "members": plan.atom_membership().to(self.device),
+            "plan": plan,
             "pairs": [
                 parent_pairs(positions, o.engine_cutoff("angstrom"), o.full_list)
                 for o in self.options
@@ -250,7 +259,7 @@ class ModelEvaluator:
         """The Systems of one model call on ``chunk`` in the layout ``strategy``.
 
         :return: the Systems; per piece, its batch positions (a leaf requiring
-            gradients, Å) and the ``(sub-cluster row, parent atom)`` of each;
+            gradients, Å) and the ``(sub-cluster row, atom of the window)`` of each;
             with ``"fragments"``, per piece the sub-cluster of each batch atom.
         """
         leaves: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -258,27 +267,29 @@ class ModelEvaluator:
         fragments: list[torch.Tensor] = []
         for k, rows in chunk:
             job = jobs[k]
-            members = job["members"][rows.to(self.device)]
+            # the atoms this piece touches: its cost does not grow with the parent
+            members = job["plan"].atom_membership(rows).to(self.device)
+            window = torch.nonzero(members.any(0)).flatten()
+            members = members[:, window]
+            pairs = [_window_pairs(p, window, len(job["types"])) for p in job["pairs"]]
+            types = job["types"][window]
             found = torch.nonzero(members)
-            leaf = job["positions"][found[:, 1]].clone().requires_grad_(True)
+            leaf = job["positions"][window][found[:, 1]].clone().requires_grad_(True)
             leaves.append((leaf, found))
             if strategy == "fragments":
                 systems.append(
-                    fragment_system(
-                        job["types"], leaf, members, job["pairs"], self.options, job["separation"]
-                    )
+                    fragment_system(types, leaf, members, pairs, self.options, job["separation"])
                 )
                 fragments.append(found[:, 0])
             else:
-                systems.extend(
-                    subcluster_systems(job["types"], leaf, members, job["pairs"], self.options)
-                )
+                systems.extend(subcluster_systems(types, leaf, members, pairs, self.options))
         return systems, leaves, fragments
 
     def _run(
         self, jobs: list[dict], chunk: list[tuple[int, torch.Tensor]], strategy: str
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """One model call on ``chunk``: per piece, E(S) and dE(S)/dr by rows."""
+        """One model call on ``chunk``: per piece, E(S) of its sub-clusters and
+        dE(S)/dr in their atom rows."""
         systems, leaves, fragments = self._batch(jobs, chunk, strategy)
         per_atom = strategy == "fragments"
         with torch.jit.optimized_execution(self.optimize_graph):
@@ -305,8 +316,9 @@ class ModelEvaluator:
             energies = list(torch.split(values[order], [len(rows) for _, rows in chunk]))
         grads = torch.autograd.grad(values.sum(), [leaf for leaf, _ in leaves])
         pieces = []
-        for (k, rows), energy, grad, (_, found) in zip(chunk, energies, grads, leaves):
-            gradient = torch.zeros((len(rows), jobs[k]["members"].shape[1], 3), dtype=torch.float64)
-            gradient[found[:, 0].cpu(), found[:, 1].cpu()] = grad.detach().to("cpu", torch.float64)
-            pieces.append((energy.detach().to("cpu", torch.float64), gradient))
+        for energy, grad in zip(energies, grads):
+            # rows of torch.nonzero(members): the plan's atom rows of the piece
+            pieces.append(
+                (energy.detach().to("cpu", torch.float64), grad.detach().to("cpu", torch.float64))
+            )
         return pieces

@@ -8,6 +8,7 @@ from pathlib import Path
 import metatomic.torch as mta
 import torch
 
+from ..cutoffs import Cutoffs
 from ..data.io import atomic_path, staged_directory
 from ..errors import MBEInputError
 from ..expansion import DEFAULT_MAX_ATOMS
@@ -54,6 +55,7 @@ def export_mbe_model(
     bodies: str = "atoms",
     mult: float | None = None,
     batch_size: int = -1,
+    cutoff: str | Cutoffs | None = None,
 ) -> mta.AtomisticModel:
     """Wrap ``model`` with :class:`MBEModel` and save it to ``output``.
 
@@ -71,6 +73,12 @@ def export_mbe_model(
     :param batch_size: sub-clusters per call of the inner model: 0 all in one
         call, -1 (default) 64 on a CPU and all in one call on a GPU (see
         :class:`~metatrain_mbe.compute.subcluster_evaluator.SubclusterEvaluator`).
+    :param cutoff: distance screening of the sub-clusters (Å), as
+        ``--cutoff`` (:meth:`Cutoffs.parse <metatrain_mbe.cutoffs.Cutoffs.parse>`:
+        ``"3.5"`` or ``"3:8,4:6"``): a sub-cluster of m bodies is kept when
+        every two of its bodies are within R_m (molecules: their closest
+        atoms). Needs ``truncate`` or ``max_order``; ``mbe::energy_by_order``
+        then stops at ``max_order``, or at ``truncate`` when ``max_order`` is 0.
     :return: the exported (not scripted) AtomisticModel; the file holds its
         TorchScript version, and the extensions it uses (only those) are
         added to ``extensions/`` next to it.
@@ -79,6 +87,14 @@ def export_mbe_model(
         raise MBEInputError("--max-order and --truncate must be >= 0, --batch-size >= -1")
     if bodies not in BODIES:
         raise MBEInputError(f"--bodies must be one of {', '.join(BODIES)}, got '{bodies}'")
+    try:
+        cutoffs = cutoff if isinstance(cutoff, Cutoffs) else Cutoffs.parse(cutoff)
+    except ValueError as error:
+        raise MBEInputError(f"--cutoff: {error}") from None
+    if cutoffs and not (truncate or max_order):
+        raise MBEInputError(
+            "--cutoff screens a truncated expansion: give --truncate K or --max-order K"
+        )
     if mult is None:
         from ..data.fragments import DEFAULT_MULT
 
@@ -116,13 +132,15 @@ def export_mbe_model(
         bodies=bodies,
         bond_cutoffs=bond_cutoffs,
         batch_size=batch_size,
+        cutoffs=_cutoff_list(cutoffs, max(truncate, max_order), capabilities.length_unit),
     ).eval()
 
     outputs = {name: capabilities.outputs[name] for name in declared_outputs(capabilities.outputs)}
+    screened = " over the sub-clusters kept by the cutoffs" if cutoffs else ""
     outputs[ENERGY_BY_ORDER] = mta.ModelOutput(
         unit=energy_unit,
         sample_kind="system",
-        description="per-order sums of the many-body expansion terms V(S), "
+        description=f"per-order sums of the many-body expansion terms V(S){screened}, "
         f"properties body_order = 1..max_order, orders counted in {bodies}",
     )
     new_capabilities = mta.ModelCapabilities(
@@ -136,18 +154,23 @@ def export_mbe_model(
     metadata = inner.metadata()
     molecules = bodies == "molecules"
     over = " over molecules" if molecules else ""
+    screening = f", screened within {_cutoffs_text(cutoffs)} Å" if cutoffs else ""
     if metadata.name:
         unit = "molecules" if molecules else "bodies"
         kind = f"truncated at {truncate} {unit}" if truncate else f"with MBE outputs{over}"
-        name = f"{metadata.name} ({kind})"
+        name = f"{metadata.name} ({kind}{screening})"
     elif truncate:
-        name = f"{truncate}-{'molecule' if molecules else 'body'} truncated"
+        name = f"{truncate}-{'molecule' if molecules else 'body'} truncated{screening}"
     else:
-        name = f"MBE-wrapped{over}"
+        name = f"MBE-wrapped{over}{screening}"
     extra = dict(metadata.extra)
     extra.update(_bodies_record(bodies, mult))
+    if cutoffs:
+        extra["mbe::cutoffs"] = _cutoffs_text(cutoffs)
     description = metadata.description.rstrip()
     note = _bodies_description(bodies, mult)
+    if cutoffs:
+        note = f"{note} {_cutoffs_description(cutoffs, bodies)}"
     new_metadata = mta.ModelMetadata(
         name=name,
         description=f"{description}\n\n{note}" if description else note,
@@ -173,6 +196,44 @@ def _angstrom_to(length_unit: str) -> float:
     if not length_unit:
         return 1.0
     return mta.unit_conversion_factor("angstrom", length_unit)
+
+
+def _cutoff_list(cutoffs: Cutoffs, depth: int, length_unit: str) -> list[float]:
+    """R_m of the orders m = 1 .. ``depth`` in the model's length unit (inf for
+    the orders not screened), for :class:`MBEModel`; empty without cutoffs."""
+    if not cutoffs:
+        return []
+    scale = _angstrom_to(length_unit)
+    return [cutoffs.at(m) * scale for m in range(1, max(depth, 2) + 1)]
+
+
+def _cutoffs_text(cutoffs: Cutoffs) -> str:
+    """The cutoffs as ``--cutoff`` takes them (Å): ``3`` or ``3:8,4:6``."""
+    if list(cutoffs.by_order) == [2]:
+        return f"{cutoffs.by_order[2]:g}"
+    return ",".join(f"{m}:{r:g}" for m, r in cutoffs.by_order.items())
+
+
+def _cutoffs_description(cutoffs: Cutoffs, bodies: str) -> str:
+    """The sentence of the model's description stating the screening."""
+    orders = list(cutoffs.by_order)
+    parts = []
+    for k, (m, r) in enumerate(cutoffs.by_order.items()):
+        upto = orders[k + 1] if k + 1 < len(orders) else None
+        if upto is None:
+            parts.append(f"R_m = {r:g} Å for m >= {m}")
+        elif upto == m + 1:
+            parts.append(f"R_{m} = {r:g} Å")
+        else:
+            parts.append(f"R_m = {r:g} Å for {m} <= m < {upto}")
+    below = f"; orders below {orders[0]} are not screened" if orders[0] > 2 else ""
+    apart = " (their closest atoms)" if bodies == "molecules" else ""
+    return (
+        f"Sub-clusters screened by distance (--cutoff {_cutoffs_text(cutoffs)}): a "
+        f"sub-cluster of m {bodies} is kept when every two of its {bodies}{apart} are "
+        f"within R_m: "
+        f"{', '.join(parts)}{below}. The outputs sum V(S) over the kept sub-clusters only."
+    )
 
 
 def _bodies_record(bodies: str, mult: float) -> dict[str, str]:

@@ -21,6 +21,15 @@ Both come from sub-cluster energies E(T) only, through
 order; E_k is the sum of these for m <= k. Every sub-cluster is evaluated in
 one call of the inner model, or in calls of ``batch_size`` sub-clusters
 (:class:`~metatrain_mbe.compute.subcluster_evaluator.SubclusterEvaluator`).
+
+With ``cutoffs`` the family is screened (:mod:`.screening`): a sub-cluster of
+m bodies is kept when every two of its bodies are within R_m (molecules:
+their closest atoms), and both outputs are sums over the kept sub-clusters,
+Σ_{kept |S|=m} V(S) = Σ_{kept T} W[T, m-1] E(T), with the integer weights of
+:func:`~metatrain_mbe.compute.screening.screened_weights`. The family is
+enumerated in the model at every call; its number of sub-clusters grows
+linearly with N at a fixed order and cutoff, and the body distances take one
+dense (N, N) matrix (O(N^2) memory in the number of bodies).
 """
 
 from typing import Dict, List, Optional
@@ -31,6 +40,7 @@ from metatomic.torch import ModelOutput, NeighborListOptions, System
 
 from ..expansion.subsets import DEFAULT_MAX_ATOMS
 from .bonding import bonded_fragments
+from .screening import body_distances, screened_tuples, screened_weights, tuple_members
 from .subcluster_evaluator import SubclusterEvaluator
 
 __all__ = ["MBEModel", "ENERGY_BY_ORDER", "BODIES"]
@@ -69,11 +79,16 @@ class MBEModel(torch.nn.Module):
     :param interaction_range: the inner model's interaction range.
     :param energy_unit: unit of the inner model's energy.
     :param max_order: largest body order of ``mbe::energy_by_order``
-        (0: complete, every order up to the number of bodies).
+        (0: complete, every order up to the number of bodies; with
+        ``cutoffs``, 0 is ``truncate``).
     :param truncate: when > 0, ``energy`` is the truncated expansion E_k with
         k = ``truncate``; 0 keeps the inner model's energy.
     :param max_atoms: largest number of bodies expanded completely (2^N
         sub-clusters).
+    :param cutoffs: distance screening (model length unit): R_m of order m at
+        index m - 1, ``inf`` for an order not screened, orders past the end
+        take the last entry; non-increasing (the family is then downward
+        closed). Needs ``truncate`` or ``max_order``. Empty: no screening.
     :param bodies: ``"atoms"`` or ``"molecules"`` (:data:`BODIES`).
     :param batch_size: 0: every sub-cluster in one call of the inner model;
         > 0 calls of at most this many sub-clusters; -1 64 on a CPU, one call
@@ -85,6 +100,7 @@ class MBEModel(torch.nn.Module):
     """
 
     bond_cutoffs: torch.Tensor
+    cutoffs: List[float]
 
     def __init__(
         self,
@@ -98,12 +114,21 @@ class MBEModel(torch.nn.Module):
         bodies: str = "atoms",
         bond_cutoffs: Optional[torch.Tensor] = None,
         batch_size: int = -1,
+        cutoffs: Optional[List[float]] = None,
     ):
         super().__init__()
         if bodies not in BODIES:
             raise ValueError(f"bodies must be one of {', '.join(BODIES)}, got '{bodies}'")
         if bodies == "molecules" and bond_cutoffs is None:
             raise ValueError("molecules as bodies need the bonding cutoffs")
+        cutoffs = [float(r) for r in cutoffs] if cutoffs is not None else []
+        if cutoffs:
+            if max_order <= 0 and truncate <= 0:
+                raise ValueError("a screened expansion needs truncate or max_order")
+            if any(not r > 0 for r in cutoffs) or any(b > a for a, b in zip(cutoffs, cutoffs[1:])):
+                raise ValueError(f"cutoffs must be positive and non-increasing, got {cutoffs}")
+            if max_order <= 0:
+                max_order = truncate
         self.evaluator = SubclusterEvaluator(
             model, neighbor_lists, interaction_range, energy_unit, batch_size
         )
@@ -115,6 +140,8 @@ class MBEModel(torch.nn.Module):
         self.orders_output = ENERGY_BY_ORDER
         self.molecules = bodies == "molecules"
         self.bodies = bodies
+        self.cutoffs = cutoffs
+        self.screened = len(cutoffs) > 0
         if bond_cutoffs is None:
             bond_cutoffs = torch.zeros(0, dtype=torch.float64)
         self.register_buffer("bond_cutoffs", bond_cutoffs)
@@ -130,7 +157,8 @@ class MBEModel(torch.nn.Module):
         if n_bodies > self.max_atoms:
             raise ValueError(
                 f"a complete many-body expansion of {n_bodies} {self.bodies} needs "
-                f"2^{n_bodies} sub-clusters (limit {self.max_atoms}); export with --max-order"
+                f"2^{n_bodies} sub-clusters (limit {self.max_atoms}); export with --max-order "
+                "(and --cutoff, for large clusters)"
             )
         return n_bodies
 
@@ -175,31 +203,46 @@ class MBEModel(torch.nn.Module):
             if want_truncated:
                 depth = max(depth, min(self.truncate, n_bodies))
         depth = max(depth, largest if want_orders else 0)
+        families: Optional[List[torch.Tensor]] = None
+        screened: List[torch.Tensor] = []  # per system, the weights of its family
+        if self.screened:
+            families = []
+            for k, system in enumerate(systems):
+                distances = body_distances(system.positions, bodies[k], counts[k])
+                tuples = screened_tuples(distances, self.cutoffs, depth)
+                families.append(tuple_members(tuples, counts[k]))
+                screened.append(screened_weights(tuples, counts[k]))
         by_order: List[torch.Tensor] = []
         per_atom: List[torch.Tensor] = []
         k_system = 0
-        for members, orders, atom_energy in self.evaluator(systems, depth, bodies):
+        for members, orders, atom_energy in self.evaluator(systems, depth, bodies, families):
             n_atoms = members.shape[1]
             n_bodies = counts[k_system]
-            k_system += 1
             found = torch.nonzero(members)
             subcluster, parent_atom = found[:, 0], found[:, 1]
             subcluster_energy = torch.zeros(
                 orders.shape[0], dtype=atom_energy.dtype, device=atom_energy.device
             ).index_add(0, subcluster, atom_energy)
             top = int(orders.max())
-            e_t = torch.zeros(top, dtype=atom_energy.dtype, device=atom_energy.device)
-            e_t = e_t.index_add(0, orders - 1, subcluster_energy)
-            weights = order_weights(n_bodies, top).to(atom_energy)
-            sums = weights @ e_t
+            if self.screened:
+                # per sub-cluster T and order m: (-1)^(m-|T|) #{kept S ⊇ T, |S| = m}
+                weights = screened[k_system].to(atom_energy)
+                sums = subcluster_energy @ weights
+                coefficients = weights[:, : min(self.truncate, top)].sum(dim=1)
+            else:
+                e_t = torch.zeros(top, dtype=atom_energy.dtype, device=atom_energy.device)
+                e_t = e_t.index_add(0, orders - 1, subcluster_energy)
+                weights = order_weights(n_bodies, top).to(atom_energy)
+                sums = weights @ e_t
+                # W[m, t] = 0 for t > m
+                coefficients = weights[: min(self.truncate, top)].sum(dim=0)[orders - 1]
+            k_system += 1
             row = torch.zeros(largest, dtype=atom_energy.dtype, device=atom_energy.device)
             keep = min(largest, top)
             row[:keep] = sums[:keep]
             by_order.append(row)
             if want_truncated:
-                k = min(self.truncate, top)
-                w_t = weights[:k].sum(dim=0)  # W[m, t] = 0 for t > m
-                contribution = w_t[orders[subcluster] - 1] * atom_energy
+                contribution = coefficients[subcluster] * atom_energy
                 per_atom.append(
                     torch.zeros(
                         n_atoms, dtype=atom_energy.dtype, device=atom_energy.device

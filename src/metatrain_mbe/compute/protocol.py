@@ -48,7 +48,8 @@ class Evaluator(Protocol):
         """E(S) (eV) and dE(S)/dr (eV/Å) of every sub-cluster of each plan.
 
         :return: per parent, ``(plan.n_subsets,)`` energies (0 for the empty
-            set) and ``(plan.n_subsets, N, 3)`` gradients in the parent's atom
-            indexing (0 for atoms outside S), float64 on the CPU.
+            set) and ``(n_rows, 3)`` gradients in the plan's atom rows
+            (:meth:`~metatrain_mbe.expansion.SubsetPlan.atom_rows`), float64
+            on the CPU.
         """
         ...

@@ -9,7 +9,7 @@ positions, so autograd of anything built from the result flows back to the
 parent, as engines (ASE, LAMMPS) expect for forces.
 """
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from metatomic.torch import ModelOutput, NeighborListOptions, System
@@ -62,7 +62,11 @@ class SubclusterEvaluator(torch.nn.Module):
         self.cpu_batch_size = CPU_BATCH_SIZE  # TorchScript reads no module globals
 
     def forward(
-        self, systems: List[System], max_order: int, bodies: List[torch.Tensor]
+        self,
+        systems: List[System],
+        max_order: int,
+        bodies: List[torch.Tensor],
+        families: Optional[List[torch.Tensor]] = None,
     ) -> List[List[torch.Tensor]]:
         """For each system, ``[members, orders, energies]``: the
         ``(n_subclusters, N)`` atom membership of its sub-clusters (the unions
@@ -72,6 +76,10 @@ class SubclusterEvaluator(torch.nn.Module):
 
         :param bodies: for each system, the body of each atom, 0 .. K-1
             (``arange(N)`` when the bodies are the atoms).
+        :param families: for each system, the ``(n_subclusters, K)`` body
+            membership of the sub-clusters to evaluate instead of every subset
+            of 1..max_order bodies (a screened family,
+            :func:`~metatrain_mbe.compute.screening.tuple_members`).
         """
         size = self.batch_size
         if size < 0:
@@ -87,7 +95,10 @@ class SubclusterEvaluator(torch.nn.Module):
             positions = system.positions
             body_of_atom = bodies[k].to(device=positions.device, dtype=torch.long)
             n_bodies = int(body_of_atom.max()) + 1 if len(body_of_atom) > 0 else 0
-            of_bodies = subset_members(n_bodies, max_order, positions.device)
+            if families is None:
+                of_bodies = subset_members(n_bodies, max_order, positions.device)
+            else:
+                of_bodies = families[k].to(positions.device)
             members = of_bodies[:, body_of_atom]
             pairs: List[torch.Tensor] = []
             for options in self.neighbor_lists:

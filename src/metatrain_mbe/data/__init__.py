@@ -18,10 +18,12 @@ from .sets import SubclusterSet, collect_sets, parse_e1, resolve_e1
 from .subclusters import (
     assign_parent_ids,
     bodies_of,
+    body_pairs,
     check_cluster,
     enumerate_subclusters,
     isolated_atoms,
     parent_plan,
+    parse_cutoffs,
     parse_orders,
     parse_ranges,
 )
@@ -34,6 +36,7 @@ __all__ = [
     "PARENT_KEY",
     "assign_parent_ids",
     "bodies_of",
+    "body_pairs",
     "check_cluster",
     "collect_sets",
     "describe",
@@ -43,6 +46,7 @@ __all__ = [
     "get_forces",
     "isolated_atoms",
     "parent_plan",
+    "parse_cutoffs",
     "parse_e1",
     "parse_orders",
     "parse_ranges",

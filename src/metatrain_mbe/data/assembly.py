@@ -25,6 +25,7 @@ import numpy as np
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from ..errors import MBEInputError
+from ..expansion import Cutoffs
 from .augmentation import choose_injected_parents, injected_subclusters, subcluster_sets
 from .io import (
     ENERGY_KEY,
@@ -138,6 +139,8 @@ class DataRequest:
         held-out split name.
     :param subcluster_files: files of labelled sub-clusters and isolated atoms.
     :param orders: sub-cluster sizes to inject (default: 2..N-1).
+    :param cutoffs: distance screening of the injected sets (complete with
+        respect to the screened family; default: none).
     :param proportion: fraction (0..1) of the available sets injected.
     :param stratify_by: parent info key whose groups each get their share.
     :param seed: seed of the split and the injection.
@@ -155,6 +158,7 @@ class DataRequest:
     fractions: dict[str, float] = field(default_factory=dict)
     subcluster_files: list[Path] = field(default_factory=list)
     orders: list[int] | None = None
+    cutoffs: Cutoffs | None = None
     proportion: float = 1.0
     stratify_by: str | None = None
     seed: int = 0
@@ -220,7 +224,7 @@ def assemble_training_data(request: DataRequest, source: str = "options") -> Tra
         pools.read_labelled(path)
     all_parents = pools.checked_parents()
 
-    sets = subcluster_sets(pools.subclusters, all_parents, request.orders)
+    sets = subcluster_sets(pools.subclusters, all_parents, request.orders, request.cutoffs)
     labelled: dict[int, list[ase.Atoms]] = {}
     for atoms in pools.subclusters:
         labelled.setdefault(int(atoms.info[PARENT_KEY]), []).append(atoms)
@@ -283,6 +287,7 @@ def assemble_training_data(request: DataRequest, source: str = "options") -> Tra
         "stratify_by": request.stratify_by,
         "proportion": request.proportion,
         "orders": request.orders,
+        **({"cutoffs": request.cutoffs.by_order} if request.cutoffs else {}),
         **{f"{name}_parents": split[name] for name in SPLITS},
         "injected_parents": chosen,
         "available_subclusters": available,

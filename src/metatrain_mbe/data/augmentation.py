@@ -28,11 +28,11 @@ import ase
 import numpy as np
 
 from ..errors import MBEInputError
-from ..expansion import atoms_of
+from ..expansion import Cutoffs
 from .io import PARENT_KEY, describe, parent_id, subcluster_atoms
-from .sets import body_mask, check_geometry
+from .sets import body_indices, check_geometry
 from .splitting import group_parents
-from .subclusters import bodies_of, default_orders
+from .subclusters import bodies_of, default_orders, parent_plan
 
 __all__ = ["injected_subclusters", "choose_injected_parents", "subcluster_sets"]
 
@@ -41,6 +41,7 @@ def subcluster_sets(
     subclusters: list[ase.Atoms],
     parents: list[ase.Atoms],
     orders: Collection[int] | None = None,
+    cutoffs: Cutoffs | None = None,
 ) -> dict[int, list[ase.Atoms]]:
     """Group sub-clusters into complete sets, one per parent id.
 
@@ -49,6 +50,9 @@ def subcluster_sets(
     :param orders: sub-cluster sizes m to keep, in bodies (default: every size
         but the parent's, :func:`~.subclusters.default_orders`); other sizes
         are dropped.
+    :param cutoffs: distance screening: a set is complete when it holds every
+        sub-cluster of the screened family (``mbe.cutoff``); sub-clusters
+        outside the family are dropped.
     :return: for each parent with at least one kept sub-cluster, its sub-clusters
         sorted by order then body indices.
     :raises MBEInputError: for a sub-cluster whose parent is missing, a duplicate,
@@ -67,7 +71,7 @@ def subcluster_sets(
             )
         indices = subcluster_atoms(atoms)
         check_geometry(atoms, by_id[pid], indices)
-        bodies = tuple(atoms_of(body_mask(atoms, by_id[pid], indices)))
+        bodies = body_indices(atoms, by_id[pid], indices)
         if len(bodies) >= n_bodies[pid] or (orders is not None and len(bodies) not in orders):
             continue
         kept = members.setdefault(pid, {})
@@ -79,15 +83,27 @@ def subcluster_sets(
         n = n_bodies[pid]
         natural = default_orders(by_id[pid])
         wanted = [m for m in (orders or natural) if natural.start <= m < n]
+        family = _family(by_id[pid], wanted, cutoffs)
         for m in wanted:
-            have = sum(1 for bodies in members[pid] if len(bodies) == m)
-            if have != math.comb(n, m):
+            have = sum(1 for bodies in members[pid] if len(bodies) == m and bodies in family)
+            needed = sum(1 for bodies in family if len(bodies) == m)
+            if have != needed:
+                screened = " of the screened family (mbe.cutoff)" if cutoffs else ""
                 raise MBEInputError(
-                    f"{describe(by_id[pid])}: {have} of {math.comb(n, m)} sub-clusters of "
-                    f"order {m} are labelled; mbe.orders asks for complete sets"
+                    f"{describe(by_id[pid])}: {have} of {needed} sub-clusters of "
+                    f"order {m}{screened} are labelled; mbe.orders asks for complete sets"
                 )
-        sets[pid] = [members[pid][k] for k in sorted(members[pid], key=lambda k: (len(k), k))]
+        chosen = [k for k in members[pid] if k in family]
+        sets[pid] = [members[pid][k] for k in sorted(chosen, key=lambda k: (len(k), k))]
     return sets
+
+
+def _family(parent: ase.Atoms, orders: list[int], cutoffs: Cutoffs | None) -> set[tuple[int, ...]]:
+    """The body tuples of ``orders`` that the (screened) plan of ``parent`` keeps."""
+    if not orders:
+        return set()
+    plan = parent_plan(parent, max(orders), cutoffs=cutoffs)
+    return {tuple(row) for m in orders if m <= plan.max_order for row in plan.members[m].tolist()}
 
 
 def choose_injected_parents(

@@ -22,10 +22,12 @@ import bz2
 import contextlib
 import gzip
 import io
+import itertools
 import lzma
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import ase
@@ -95,8 +97,10 @@ def read_structures(path: str | os.PathLike) -> list[ase.Atoms]:
     Each frame gets ``info[SOURCE_KEY] = "FILE:frame K"`` so that errors can
     name it; :func:`write_structures` drops that key.
 
-    :raises MBEInputError: for a missing, unreadable or empty file, or a frame
-        whose positions :func:`check_positions` refuses.
+    :raises MBEInputError: for a missing, unreadable or empty file, a frame
+        announcing more atoms than the rest of the file holds (refused before
+        ase reads it), or a frame whose positions :func:`check_positions`
+        refuses.
     """
     path = Path(path)
     if not path.is_file():
@@ -108,8 +112,16 @@ def read_structures(path: str | os.PathLike) -> list[ase.Atoms]:
         # ase's reader seeks back in the file at every frame; in a compressed
         # file each seek decompresses from the start (quadratic): decompress once
         opener = _DECOMPRESSORS.get(path.suffix)
-        source = io.StringIO(opener(path).decode()) if opener else path
+        source: io.StringIO | Path = io.StringIO(opener(path).decode()) if opener else path
+        if isinstance(source, io.StringIO):
+            _check_atom_counts(path, source)
+            source.seek(0)
+        else:
+            with open(path) as stream:  # as ase opens it: the same lines
+                _check_atom_counts(path, stream)
         frames: list[ase.Atoms] = ase.io.read(source, index=":", format="extxyz")  # type: ignore[assignment]
+    except MBEInputError:
+        raise
     except Exception as error:  # ase raises many types on malformed files
         raise MBEInputError(f"{path}: not a readable extended XYZ file ({error})") from error
     if not frames:
@@ -120,6 +132,44 @@ def read_structures(path: str | os.PathLike) -> list[ase.Atoms]:
     if _READ_ONCE is not None:
         _READ_ONCE[key] = [_copy(atoms, atoms.info[SOURCE_KEY]) for atoms in frames]
     return frames
+
+
+#: lines taken at a time when skipping the atom lines of a frame
+_CHUNK_LINES = 1 << 16
+
+
+def _check_atom_counts(path: Path, lines: Iterator[str]) -> None:
+    """Refuse a frame whose atom count (its first line) announces more atom
+    lines than the rest of the file holds: ase's reader would read one line per
+    announced atom, endlessly for a count such as 999999999999.
+
+    Walks the frame headers as ase's reader finds them (count line, comment
+    line, the atom lines, any ``VEC`` lines), in one pass holding at most
+    :data:`_CHUNK_LINES` lines; it stops where ase's reader stops (a blank
+    line) and leaves any other malformed header to ase's error.
+    """
+    line_number, frame = 1, 0
+    line = next(lines, "")
+    while line.strip():
+        try:
+            count = int(line)
+        except ValueError:
+            return  # ase's reader names the bad header
+        needed, found = 1 + max(count, 0), 0  # the comment line, then one line per atom
+        while found < needed:
+            chunk = len(list(itertools.islice(lines, min(needed - found, _CHUNK_LINES))))
+            found += chunk
+            if chunk == 0:
+                raise MBEInputError(
+                    f"{path}: not a readable extended XYZ file (frame {frame}: line "
+                    f"{line_number} announces {count} atoms but the file has {found} more lines)"
+                )
+        line_number += 1 + needed
+        line = next(lines, "")
+        while line.lstrip().startswith("VEC"):  # cell vectors (ase checks them)
+            line_number += 1
+            line = next(lines, "")
+        frame += 1
 
 
 #: frames already read, by (resolved path, modification time, size), while

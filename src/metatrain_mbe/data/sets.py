@@ -20,13 +20,7 @@ import torch
 from ase.data import atomic_numbers
 
 from ..errors import MBEInputError
-from ..expansion import (
-    DEFAULT_MAX_ATOMS,
-    BodyOrderTerms,
-    SubsetPlan,
-    atoms_of,
-    mask_of,
-)
+from ..expansion import DEFAULT_MAX_ATOMS, BodyOrderTerms, Cutoffs, SubsetPlan
 from .io import (
     ATOMS_KEY,
     ENERGY_KEY,
@@ -47,7 +41,7 @@ from .subclusters import assign_parent_ids, check_cluster, parent_plan
 __all__ = [
     "SubclusterSet",
     "check_e1",
-    "body_mask",
+    "body_indices",
     "check_geometry",
     "collect_sets",
     "parse_e1",
@@ -64,9 +58,10 @@ class SubclusterSet:
     """Reference energies (and gradients) of a parent's sub-clusters.
 
     :param parent: the parent cluster.
-    :param plan: which sub-clusters the tensors hold, in ``plan.masks`` order.
+    :param plan: which sub-clusters the tensors hold, in plan order.
     :param energies: ``(plan.n_subsets,)`` float64 E(S) in eV.
-    :param gradients: ``(plan.n_subsets, N, 3)`` float64 dE(S)/dr_i in eV/Å, or
+    :param gradients: ``(n_rows, 3)`` float64 dE(S)/dr_i in eV/Å in the plan's
+        atom rows (:meth:`~metatrain_mbe.expansion.SubsetPlan.atom_rows`), or
         None when the labels have no forces.
     """
 
@@ -157,6 +152,7 @@ def collect_sets(
     *,
     max_order: int | None = None,
     max_atoms: int = DEFAULT_MAX_ATOMS,
+    cutoffs: Cutoffs | None = None,
     energy_key: str = ENERGY_KEY,
     forces_key: str = FORCES_KEY,
 ) -> tuple[list[SubclusterSet], list[ase.Atoms]]:
@@ -169,6 +165,9 @@ def collect_sets(
     :param max_order: use only sub-clusters up to this size (default: all, the
         parent included).
     :param max_atoms: largest parent expanded completely without ``max_order``.
+    :param cutoffs: distance screening: a set is complete when it labels every
+        sub-cluster of the screened family; other labelled sub-clusters are
+        not used.
     :return: the complete sets, and the parents that have no sub-cluster in
         ``frames`` at all (not analysable, e.g. plain training structures).
     :raises MBEInputError: for periodic structures, sub-clusters without
@@ -185,7 +184,7 @@ def collect_sets(
     assign_parent_ids(parents)
     by_id = {int(p.info[PARENT_KEY]): p for p in parents}
 
-    members: dict[int, dict[int, ase.Atoms]] = {pid: {} for pid in by_id}
+    members: dict[int, dict[tuple[int, ...], ase.Atoms]] = {pid: {} for pid in by_id}
     for atoms in frames:
         if not is_subcluster(atoms):
             continue
@@ -197,10 +196,10 @@ def collect_sets(
             )
         indices = subcluster_atoms(atoms)
         check_geometry(atoms, by_id[pid], indices)
-        mask = body_mask(atoms, by_id[pid], indices)
-        if mask in members[pid]:
-            raise MBEInputError(f"{describe(atoms)}: duplicate of {describe(members[pid][mask])}")
-        members[pid][mask] = atoms
+        bodies = body_indices(atoms, by_id[pid], indices)
+        if bodies in members[pid]:
+            raise MBEInputError(f"{describe(atoms)}: duplicate of {describe(members[pid][bodies])}")
+        members[pid][bodies] = atoms
 
     sets, unlabelled = [], []
     for pid, parent in by_id.items():
@@ -208,7 +207,14 @@ def collect_sets(
             unlabelled.append(parent)
             continue
         sets.append(
-            _labelled_set(parent, members[pid], e1, max_order, max_atoms, energy_key, forces_key)
+            _labelled_set(
+                parent_plan(parent, max_order, max_atoms, cutoffs),
+                parent,
+                members[pid],
+                e1,
+                energy_key,
+                forces_key,
+            )
         )
     return sets, unlabelled
 
@@ -235,9 +241,9 @@ def check_geometry(sub: ase.Atoms, parent: ase.Atoms, indices: list[int]) -> Non
         )
 
 
-def body_mask(sub: ase.Atoms, parent: ase.Atoms, indices: list[int]) -> int:
-    """The bitmask over the parent's bodies of a sub-cluster made of its atoms
-    ``indices``: over atoms, or over fragments when the parent declares them.
+def body_indices(sub: ase.Atoms, parent: ase.Atoms, indices: list[int]) -> tuple[int, ...]:
+    """The ascending parent bodies of a sub-cluster made of its atoms
+    ``indices``: atoms, or fragments when the parent declares them.
 
     :raises MBEInputError: for a sub-cluster that holds part of a fragment, or
         whose own ``mbe_fragment`` disagrees with its parent's.
@@ -250,7 +256,7 @@ def body_mask(sub: ase.Atoms, parent: ase.Atoms, indices: list[int]) -> int:
                 f"{describe(sub)}: field '{FRAGMENT_KEY}' declares fragments but its "
                 f"parent {describe(parent)} has none"
             )
-        return mask_of(indices)
+        return tuple(indices)
     if own is not None and own.tolist() != fragments[indices].tolist():
         raise MBEInputError(
             f"{describe(sub)}: field '{FRAGMENT_KEY}' differs from its parent's for atoms {indices}"
@@ -263,20 +269,21 @@ def body_mask(sub: ase.Atoms, parent: ase.Atoms, indices: list[int]) -> int:
             f"{describe(sub)}: field '{ATOMS_KEY}' holds part of fragments {split} of "
             f"parent {describe(parent)}; sub-clusters are unions of whole fragments"
         )
-    return mask_of(bodies)
+    return tuple(bodies)
 
 
-def _labelled_set(parent, members, e1, max_order, max_atoms, energy_key, forces_key):
-    plan = parent_plan(parent, max_order, max_atoms)
+def _labelled_set(plan, parent, members, e1, energy_key, forces_key):
+    """The :class:`SubclusterSet` of ``plan`` from the labelled ``members``
+    (structures by ascending body indices)."""
     if plan.is_complete:
-        members = {**members, (1 << plan.n_bodies) - 1: parent}
+        members = {**members, tuple(range(plan.n_bodies)): parent}
 
     # single-atom bodies not labelled in the file: the isolated-atom energy E_1
     symbols = parent.get_chemical_symbols()
     looked_up = {}
-    for i in range(plan.n_bodies):
-        atoms = plan.atoms_in(1 << i)
-        if 1 << i in members or len(atoms) > 1:
+    for position in plan.positions(1).tolist():
+        atoms = plan.atoms_in(position)
+        if tuple(plan.bodies(position)) in members or len(atoms) > 1:
             continue
         if symbols[atoms[0]] not in e1:
             raise MBEInputError(
@@ -284,38 +291,37 @@ def _labelled_set(parent, members, e1, max_order, max_atoms, energy_key, forces_
                 f"{symbols[atoms[0]]}; add a labelled single-atom structure or "
                 f"pass --e1 {symbols[atoms[0]]}=ENERGY"
             )
-        looked_up[1 << i] = e1[symbols[atoms[0]]]
-    needed = [int(m) for m in plan.masks.tolist()[1:] if m not in looked_up]
-    missing = [m for m in needed if m not in members]
+        looked_up[position] = e1[symbols[atoms[0]]]
+    needed = [k for k in range(1, plan.n_subsets) if k not in looked_up]
+    keys = {k: tuple(plan.bodies(k)) for k in needed}
+    missing = [keys[k] for k in needed if keys[k] not in members]
     if missing:
         kind = "atom" if plan.is_atomic else "fragment"
-        shown = ", ".join(str(atoms_of(m)) for m in missing[:8])
+        shown = ", ".join(str(list(m)) for m in missing[:8])
         more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
         raise MBEInputError(
             f"{describe(parent)}: incomplete sub-cluster set, missing {kind} sets {shown}{more}"
         )
 
     energies = torch.zeros(plan.n_subsets, dtype=torch.float64)
-    if looked_up:
-        energies[plan.index(torch.tensor(list(looked_up)))] = torch.tensor(
-            list(looked_up.values()), dtype=torch.float64
-        )
-    rows = plan.index(torch.tensor(needed, dtype=torch.int64))
-    energies[rows] = torch.tensor(
-        [require_energy(members[m], energy_key) for m in needed], dtype=torch.float64
+    for position, energy in looked_up.items():
+        energies[position] = energy
+    energies[needed] = torch.tensor(
+        [require_energy(members[keys[k]], energy_key) for k in needed], dtype=torch.float64
     )
 
-    forces = [get_forces(members[m], forces_key) for m in needed]
+    forces = [get_forces(members[keys[k]], forces_key) for k in needed]
     have = [f is not None for f in forces]
     if any(have) and not all(have):
-        lacking = members[needed[have.index(False)]]
+        lacking = members[keys[needed[have.index(False)]]]
         raise MBEInputError(
             f"{describe(lacking)}: field '{forces_key}' is missing while other "
             f"structures of parent {describe(parent)} have forces"
         )
     gradients = None
     if all(have):
-        gradients = torch.zeros((plan.n_subsets, plan.n_atoms, 3), dtype=torch.float64)
-        for row, mask, f in zip(rows.tolist(), needed, forces):
-            gradients[row, plan.atoms_in(mask)] = -torch.from_numpy(f)
+        _, _, start = plan.atom_rows()
+        gradients = torch.zeros((int(start[-1]), 3), dtype=torch.float64)
+        for k, f in zip(needed, forces):
+            gradients[start[k] : start[k + 1]] = -torch.from_numpy(f)
     return SubclusterSet(parent, plan, energies, gradients)

@@ -19,14 +19,12 @@ unions of whole molecules, from single molecules (the one-body terms) up.
 
 from __future__ import annotations
 
-import itertools
-import math
-
 import ase
 import numpy as np
+import torch
 
 from ..errors import MBEInputError
-from ..expansion import DEFAULT_MAX_ATOMS, SubsetPlan
+from ..expansion import DEFAULT_MAX_ATOMS, MAX_SUBCLUSTERS, Cutoffs, SubsetPlan
 from .io import (
     ATOMS_KEY,
     FRAGMENT_KEY,
@@ -42,19 +40,16 @@ __all__ = [
     "MAX_SUBCLUSTERS",
     "assign_parent_ids",
     "bodies_of",
+    "body_pairs",
     "check_cluster",
     "default_orders",
     "enumerate_subclusters",
     "isolated_atoms",
     "parent_plan",
+    "parse_cutoffs",
     "parse_orders",
     "parse_ranges",
 ]
-
-#: most sub-clusters :func:`enumerate_subclusters` writes in one call: every
-#: sub-cluster of a parent of ``DEFAULT_MAX_ATOMS`` atoms (the largest one
-#: ``mtt-mbe analyze`` expands completely); each is an ase structure in memory
-MAX_SUBCLUSTERS = 2**DEFAULT_MAX_ATOMS
 
 
 def check_cluster(atoms: ase.Atoms) -> None:
@@ -76,21 +71,58 @@ def bodies_of(atoms: ase.Atoms) -> list[list[int]]:
     return [np.flatnonzero(fragments == k).tolist() for k in range(int(fragments.max()) + 1)]
 
 
+def body_pairs(parent: ase.Atoms, cutoff: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pairs of bodies of a cluster within ``cutoff`` (Å) and their
+    distances: for molecules, the distance of their closest atoms.
+
+    One neighbour list over the atoms (vesin), O(atoms) at a fixed cutoff.
+
+    :return: ``(P, 2)`` int64 body pairs ``i < j`` and ``(P,)`` float64 distances.
+    """
+    from vesin import NeighborList
+
+    fragments = fragments_of(parent)
+    body = np.arange(len(parent)) if fragments is None else fragments
+    if len(parent) < 2:
+        return torch.zeros((0, 2), dtype=torch.int64), torch.zeros(0, dtype=torch.float64)
+    i, j, d = NeighborList(cutoff=cutoff, full_list=False).compute(
+        np.asarray(parent.positions, dtype=np.float64), np.zeros((3, 3)), False, "ijd"
+    )
+    bi, bj = body[i], body[j]
+    apart = bi != bj
+    low, high = np.minimum(bi, bj)[apart], np.maximum(bi, bj)[apart]
+    n_bodies = int(body.max()) + 1
+    keys, inverse = np.unique(low * n_bodies + high, return_inverse=True)
+    closest = np.full(len(keys), np.inf)
+    np.minimum.at(closest, inverse, d[apart])
+    pairs = np.stack([keys // n_bodies, keys % n_bodies], 1)
+    return torch.from_numpy(pairs.astype(np.int64)), torch.from_numpy(closest)
+
+
 def parent_plan(
-    parent: ase.Atoms, max_order: int | None = None, max_atoms: int = DEFAULT_MAX_ATOMS
+    parent: ase.Atoms,
+    max_order: int | None = None,
+    max_atoms: int = DEFAULT_MAX_ATOMS,
+    cutoffs: Cutoffs | None = None,
 ) -> SubsetPlan:
     """The :class:`~metatrain_mbe.expansion.SubsetPlan` of a parent: over its
     fragments when it declares them (``mbe_fragment``), else over its atoms.
 
     :param max_order: largest sub-cluster size, in bodies (default: complete).
     :param max_atoms: largest number of bodies expanded completely.
-    :raises MBEInputError: naming the parent when the plan is refused.
+    :param cutoffs: distance screening per order (Å; bodies within R_m of
+        each other, closest atoms for molecules).
+    :raises MBEInputError: naming the parent, ``--max-order`` and ``--cutoff``
+        when the plan is refused.
     """
     fragments = fragments_of(parent)
+    options: dict = {"max_atoms": max_atoms, "cutoffs": cutoffs}
+    if cutoffs:
+        options["pairs"], options["distances"] = body_pairs(parent, cutoffs.largest)
     try:
         if fragments is None:
-            return SubsetPlan(len(parent), max_order, max_atoms=max_atoms)
-        return SubsetPlan.of_fragments(fragments, max_order, max_atoms=max_atoms)
+            return SubsetPlan(len(parent), max_order, **options)
+        return SubsetPlan.of_fragments(fragments, max_order, **options)
     except ValueError as error:
         raise MBEInputError(f"{describe(parent)}: {error}") from error
 
@@ -163,6 +195,19 @@ def parse_ranges(text: str, option: str) -> list[int]:
     return sorted(values)
 
 
+def parse_cutoffs(text: str | None, option: str = "--cutoff") -> Cutoffs:
+    """:meth:`Cutoffs.parse <metatrain_mbe.cutoffs.Cutoffs.parse>` with a
+    one-line :class:`MBEInputError` naming ``option``.
+
+    >>> parse_cutoffs("3:8,4:6").at(4)
+    6.0
+    """
+    try:
+        return Cutoffs.parse(text)
+    except ValueError as error:
+        raise MBEInputError(f"{option}: {error}") from error
+
+
 def parse_orders(text: str, n_max: int | None = None, smallest: int = 2) -> list[int]:
     """Parse sub-cluster orders (:func:`parse_ranges`), all >= ``smallest`` and
     <= ``n_max`` (orders count bodies: 1 is a single molecule when the bodies
@@ -175,9 +220,10 @@ def parse_orders(text: str, n_max: int | None = None, smallest: int = 2) -> list
 
 
 def enumerate_subclusters(
-    parents: list[ase.Atoms], orders: list[int] | None = None
+    parents: list[ase.Atoms], orders: list[int] | None = None, cutoffs: Cutoffs | None = None
 ) -> list[ase.Atoms]:
-    """All canonical sub-clusters of the given orders of every parent.
+    """All canonical sub-clusters of the given orders of every parent, kept by
+    the screening ``cutoffs`` when given (see :func:`parent_plan`).
 
     :param parents: parent clusters with ``mbe_parent`` ids.
     :param orders: sub-cluster sizes m, in bodies (default: 2 .. N-1 atoms of
@@ -190,31 +236,30 @@ def enumerate_subclusters(
     :raises MBEInputError: before building any, when there would be more than
         :data:`MAX_SUBCLUSTERS`.
     """
-    bodies = [bodies_of(p) for p in parents]
-
-    def sizes(k: int) -> list[int] | range:
-        return default_orders(parents[k]) if orders is None else orders
-
-    counts = [sum(math.comb(len(b), m) for m in sizes(k)) for k, b in enumerate(bodies)]
+    plans = []
+    for parent in parents:
+        sizes = default_orders(parent) if orders is None else orders
+        plans.append((sizes, parent_plan(parent, max(sizes, default=1), cutoffs=cutoffs)))
+    counts = [sum(plan.kept(m) for m in sizes) for sizes, plan in plans]
     if sum(counts) > MAX_SUBCLUSTERS:
         largest = parents[counts.index(max(counts))]
         raise MBEInputError(
             f"{describe(largest)}: {len(bodies_of(largest))} bodies, {max(counts)} "
             f"sub-clusters; {len(parents)} parents give {sum(counts)}, more than the "
-            f"{MAX_SUBCLUSTERS} (2^{DEFAULT_MAX_ATOMS}) enumerated at once; choose smaller "
-            "orders or fewer parents"
+            f"{MAX_SUBCLUSTERS} enumerated at once; choose smaller --orders, a --cutoff "
+            "or fewer parents"
         )
     subclusters = []
-    for k, parent in enumerate(parents):
+    for parent, (sizes, plan) in zip(parents, plans):
         extra = {
             key: v
             for key, v in parent.info.items()
             if key not in LABEL_KEYS and not key.startswith("_")
         }
         fragments = fragments_of(parent)
-        for m in sizes(k):
-            for combo in itertools.combinations(bodies[k], m):
-                atoms = sorted(i for body in combo for i in body)
+        for m in sizes:
+            for position in plan.positions(m).tolist() if m <= plan.max_order else []:
+                atoms = plan.atoms_in(position)
                 sub = ase.Atoms(
                     numbers=parent.numbers[atoms], positions=parent.positions[atoms], pbc=False
                 )

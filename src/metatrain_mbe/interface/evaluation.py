@@ -13,14 +13,14 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..analysis import AnalysisSettings, make_evaluator
+from ..analysis import make_evaluator
 from ..compute.evaluator import check_atomic_types, load_model
 from ..data import read_structures
 from ..data.io import ENERGY_KEY, FORCES_KEY
 from ..data.set_specs import PATH_KEYS, label_keys, rewrite_paths
 from ..errors import MBEInputError
 from .model_analysis import analyze_model
-from .options import EvalOptions
+from .options import EvalOptions, analysis_settings
 
 __all__ = ["evaluate_with_mbe"]
 
@@ -85,15 +85,8 @@ def evaluate_with_mbe(
             check_consistency=check_consistency,
             warm_up=warm_up,
         )
-    settings = AnalysisSettings(
-        max_order=mbe.max_order,
-        max_atoms=mbe.max_atoms,
-        group_by=mbe.group_by,
-        e1=mbe.e1,
-        energy_key=energy_key,
-        forces_key=forces_key,
-        batch_size=mbe.batch_size,
-        batch_layout=mbe.batch_layout,
+    settings = analysis_settings(
+        mbe, max_atoms=mbe.max_atoms, e1=mbe.e1, energy_key=energy_key, forces_key=forces_key
     )
     evaluator = make_evaluator(model, settings, device=device)
     base = Path(mbe.output or Path(output).parent / "mbe")

@@ -14,6 +14,7 @@ from ..analysis import (
     build_report,
     make_evaluator,
     model_results,
+    parent_plans,
     reference_sets,
     write_report,
     write_terms,
@@ -54,10 +55,11 @@ def analyze_model(
     :return: the report (the content of ``report.json``).
     """
     parents = parents_to_analyse(frames, parent_ids)
+    plans = parent_plans(parents, settings)
     sets, e1 = reference_sets(frames, settings)
     references = {s.parent_id: s for s in sets}
     evaluator = make_evaluator(model, settings, extensions, device)
-    results = model_results(evaluator, parents, settings, references)
+    results = model_results(evaluator, parents, plans, references)
     report = build_report(results, evaluator, e1, settings, training_frames)
     report["source"] = {"model": _model_name(model), "data": Path(source_file(frames)).name}
     with staged_directory(output) as stage:

@@ -26,17 +26,21 @@ from pydantic import (
     field_validator,
 )
 
+from ..analysis.settings import AnalysisSettings
 from ..compute.evaluator import BATCH_LAYOUTS, DEFAULT_BATCH_SIZE
+from ..cutoffs import Cutoffs
 from ..data.sets import check_e1
 from ..data.subclusters import parse_orders
 from ..errors import MBEInputError
 from ..expansion import DEFAULT_MAX_ATOMS
 
 __all__ = [
+    "CUTOFF",
     "AnalysisOptions",
     "EvalOptions",
     "MBEOptions",
     "ReportOptions",
+    "analysis_settings",
     "load_options",
     "options_table",
     "parse_options",
@@ -44,6 +48,24 @@ __all__ = [
 
 #: isolated-atom energies in eV by chemical symbol, finite
 E1 = Annotated[dict[str, float], AfterValidator(check_e1)]
+
+
+def _check_cutoff(value: str | float | None) -> str | None:
+    """A cutoff as :meth:`Cutoffs.parse` reads it, kept as its text."""
+    if value is None:
+        return None
+    Cutoffs.parse(value)
+    return str(value)
+
+
+#: distance cutoffs per order (Å): one value, or per order as ``3:8,4:6``
+CUTOFF = Annotated[str | float | None, AfterValidator(_check_cutoff)]
+
+_CUTOFF_HELP = (
+    "screen sub-clusters by distance (Å): keep S when every two of its bodies are within "
+    "R (molecules: their closest atoms); one R, or per order as `3:8,4:6` (order 3 within "
+    "8 Å, 4 and above within 6 Å), non-increasing"
+)
 
 
 class ReportOptions(BaseModel):
@@ -58,6 +80,10 @@ class ReportOptions(BaseModel):
     )
     max_order: int | None = Field(
         None, ge=2, description="largest sub-cluster size evaluated (default: the whole parent)"
+    )
+    cutoff: CUTOFF = Field(
+        None,
+        description=f"{_CUTOFF_HELP} (train default: `mbe.cutoff`)",
     )
     group_by: str | None = Field(
         None,
@@ -152,6 +178,13 @@ class MBEOptions(BaseModel):
             "2..N-1 atoms, or 1..K-1 molecules for parents with fragments)"
         ),
     )
+    cutoff: CUTOFF = Field(
+        None,
+        description=(
+            f"{_CUTOFF_HELP}; a set is complete when it labels every sub-cluster of the "
+            "screened family, and only those are injected"
+        ),
+    )
     stratify_by: str | None = Field(
         None,
         description=(
@@ -232,6 +265,27 @@ class MBEOptions(BaseModel):
         if value is not None and (not value or min(value) < 1):
             raise ValueError(f"{value} must list sizes >= 1")
         return None if value is None else sorted(set(value))
+
+
+def analysis_settings(
+    report: ReportOptions, cutoff: str | None = None, **given: Any
+) -> AnalysisSettings:
+    """The :class:`AnalysisSettings` of a report's options (``mbe.analysis`` of
+    ``train``, ``mbe`` of ``eval``): the one place they are built from options.
+
+    :param cutoff: the cutoff when the report sets none (train: ``mbe.cutoff``).
+    :param given: the settings that do not come from ``report`` (E_1, label
+        keys, ``max_atoms``, a default ``group_by``).
+    """
+    group_by = given.pop("group_by", None)
+    return AnalysisSettings(
+        max_order=report.max_order,
+        cutoffs=Cutoffs.parse(report.cutoff if report.cutoff is not None else cutoff),
+        group_by=report.group_by or group_by,
+        batch_size=report.batch_size,
+        batch_layout=report.batch_layout,
+        **given,
+    )
 
 
 def load_options(path: str, overrides: Sequence[str] = ()) -> dict:

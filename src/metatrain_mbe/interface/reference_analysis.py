@@ -11,9 +11,8 @@ import ase
 
 from ..analysis import (
     AnalysisSettings,
-    diagnostics,
+    build_reference_report,
     reference_terms,
-    statistics_section,
     write_report,
     write_terms,
 )
@@ -35,28 +34,15 @@ def analyze_reference(
         ``reference/mbe_summary.mts``, ``report.json``, ``report.md`` and
         ``figures/*.png`` (with matplotlib), or nothing when the analysis fails.
     :param settings: orders, grouping, E_1 and label keys.
-    :return: the report (the content of ``report.json``): ``source`` (the data
-        file's name), ``e1`` (eV by symbol) and ``e1_given`` (the symbols whose
-        E_1 came from ``settings.e1`` rather than an isolated atom of the
-        file), ``reference`` (per-order mean and std over parents, per group),
-        ``per_parent`` (Ṽ^(m) eV/atom, |dṼ^(m)/dr| eV/Å), ``dimers`` (labelled
-        V^(2)(r), eV per dimer against Å) and ``flags``.
+    :return: the report (the content of ``report.json``): the sections of
+        :func:`~metatrain_mbe.analysis.build_reference_report` and ``source``
+        (the data file's name).
     :raises MBEInputError: when no parent has a complete labelled set.
     """
     terms, parents, e1 = reference_terms(frames, settings)
-    report: dict = {
-        "units": diagnostics.units(list(parents.values())),
-        "source": {"data": Path(source_file(frames)).name},
-        "e1": e1,
-        "e1_given": sorted(set(settings.e1) & set(e1)),
-        "reference": statistics_section(terms, parents, settings.group_by),
-        "per_parent": diagnostics.reference_per_parent(terms, parents, settings.group_by),
-        "one_body": diagnostics.one_body_terms(
-            [parents[t.system] for t in terms], [t.plan for t in terms], [t.v for t in terms]
-        ),
-        "dimers": diagnostics.labelled_dimers(terms, parents),
-    }
-    report["flags"] = diagnostics.report_flags(report)
+    report = build_reference_report(terms, parents, e1, settings)
+    source = {"data": Path(source_file(frames)).name}
+    report = {"units": report["units"], "source": source, **report}
     with staged_directory(output) as stage:
         write_terms(stage / "reference", terms)
         write_extras(stage, report)

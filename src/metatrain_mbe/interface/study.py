@@ -42,7 +42,7 @@ from ..data.io import atomic_path, reading_once
 from ..data.set_specs import replacing, rewrite_paths, single_set
 from ..data.shared_split import write_shared_split
 from ..errors import MBEInputError
-from .options import load_options, parse_options
+from .options import CUTOFF, load_options, parse_options
 from .training import RunPaths, prepare_run
 
 __all__ = ["RunSpec", "StudyOptions", "execute_run", "plan_study", "run_study"]
@@ -100,6 +100,11 @@ class StudyOptions(BaseModel):
         default_factory=list,
         description="`key=value` overrides applied to every run's options, as `-r` of "
         "`mtt-mbe train` (e.g. `architecture.training.num_epochs=60`)",
+    )
+    cutoff: CUTOFF = Field(
+        None,
+        description="distance screening of every run (its `mbe.cutoff`: the injected sets "
+        "and the analysis), one R in Å or per order as `3:8,4:6`",
     )
 
     @field_validator("proportions")
@@ -174,7 +179,8 @@ def _plan(study: StudyOptions, output: Path, source: str) -> list[RunSpec]:
         if not Path(path).is_file():
             raise MBEInputError(f"{source}: evaluation: {path}: no such file")
 
-    base = {name: load_options(path, study.overrides) for name, path in study.architectures.items()}
+    overrides = [*study.overrides, *([f"mbe.cutoff={study.cutoff}"] if study.cutoff else [])]
+    base = {name: load_options(path, overrides) for name, path in study.architectures.items()}
     data = {
         name: (
             str(single_set(o, "training_set", study.architectures[name])[1].absolute()),

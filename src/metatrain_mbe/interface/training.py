@@ -46,12 +46,13 @@ import ase
 from ase.data import atomic_numbers, chemical_symbols
 
 from ..analysis import AnalysisSettings
+from ..cutoffs import Cutoffs
 from ..data.assembly import DataRequest, assemble_training_data, write_data_sets
 from ..data.io import atomic_path
 from ..data.set_specs import label_keys, replacing, rewrite_paths, single_set
 from ..data.splitting import SPLITS
 from ..errors import MBEInputError
-from .options import MBEOptions, parse_options
+from .options import MBEOptions, analysis_settings, parse_options
 
 __all__ = [
     "PreparedRun",
@@ -171,6 +172,7 @@ def prepare_run(options: dict, paths: RunPaths, source: str = "options") -> Prep
         fractions=fractions,
         subcluster_files=[Path(path) for path in mbe.subclusters],
         orders=mbe.orders,
+        cutoffs=Cutoffs.parse(mbe.cutoff),
         proportion=mbe.proportion,
         stratify_by=mbe.stratify_by,
         seed=mbe.seed if mbe.seed is not None else int(options.get("seed") or 0),
@@ -183,14 +185,13 @@ def prepare_run(options: dict, paths: RunPaths, source: str = "options") -> Prep
     data = assemble_training_data(request, source)
     derived = _derived_options(options, train_spec, train_file, paths, data, mbe, source)
     analysis_ids = _analysis_ids(mbe, data, source)
-    settings = AnalysisSettings(
-        max_order=mbe.analysis.max_order,
-        group_by=mbe.analysis.group_by or mbe.stratify_by,
+    settings = analysis_settings(
+        mbe.analysis,
+        cutoff=mbe.cutoff,
+        group_by=mbe.stratify_by,
         e1=data.e1,
         energy_key=energy_key,
         forces_key=forces_key,
-        batch_size=mbe.analysis.batch_size,
-        batch_layout=mbe.analysis.batch_layout,
     )
     return PreparedRun(
         mbe,

@@ -7,10 +7,12 @@ import argparse
 from typing import TYPE_CHECKING
 
 from .arguments import (
+    CUTOFF_HELP,
     Constant,
     add_output,
     at_least,
     check_device,
+    cutoffs,
     device,
     model_file,
     structures_file,
@@ -58,8 +60,9 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-order",
         type=at_least(2, "a body order"),
-        help="use sub-clusters of at most this many atoms",
+        help="use sub-clusters of at most this many bodies (atoms, or molecules)",
     )
+    parser.add_argument("--cutoff", type=cutoffs, metavar="R", help=CUTOFF_HELP)
     parser.add_argument(
         "--max-atoms",
         type=at_least(2, "a number of atoms"),
@@ -116,19 +119,24 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> AnalysisSettings:
-    """:class:`AnalysisSettings` from parsed command-line arguments."""
-    from ...analysis import AnalysisSettings
+    """:class:`AnalysisSettings` from parsed command-line arguments, through
+    the options they stand for (:class:`~metatrain_mbe.interface.options.EvalOptions`)."""
     from ...data import parse_e1
+    from ..options import EvalOptions, analysis_settings
 
-    return AnalysisSettings(
+    options = EvalOptions(
         max_order=args.max_order,
-        max_atoms=args.max_atoms,
+        cutoff=args.cutoff,
         group_by=args.group_by,
+        batch_size=args.subcluster_batch_size,
+        batch_layout=args.batch_layout,
+    )
+    return analysis_settings(
+        options,
+        max_atoms=args.max_atoms,
         e1=parse_e1(args.e1),
         energy_key=args.energy_key,
         forces_key=args.forces_key,
-        batch_size=args.subcluster_batch_size,
-        batch_layout=args.batch_layout,
     )
 
 
@@ -186,9 +194,12 @@ def _print_table(groups: dict, per_body: str) -> None:
         label = "all parents" if name == ALL else name
         print(f"{label} ({stats['n_parents']} parents)")
         print(
-            f"  {'m':>3} {'V~ mean':>12} {'V~ std':>10} {'|dV~/dr| mean':>14}  ({per_body}, eV/Å)"
+            f"  {'m':>3} {'V~ mean':>12} {'V~ std':>10} {'|dV~/dr| mean':>14} {'sum V/N':>12}"
+            f"  ({per_body}, eV/Å, {per_body})"
         )
+        nan = {"mean": float("nan"), "std": float("nan")}
         for m, entry in stats["orders"].items():
-            dv = entry.get("dV_tilde", {}).get("mean", float("nan"))
-            v = entry["V_tilde"]
-            print(f"  {m:>3} {v['mean']:>12.5f} {v['std']:>10.5f} {dv:>14.5f}")
+            dv = entry.get("dV_tilde", nan)["mean"]
+            v = entry.get("V_tilde", nan)
+            per = entry["energy_per_body"]["mean"]
+            print(f"  {m:>3} {v['mean']:>12.5f} {v['std']:>10.5f} {dv:>14.5f} {per:>12.5f}")

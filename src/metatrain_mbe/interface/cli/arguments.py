@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 __all__ = [
+    "CUTOFF_HELP",
     "Constant",
     "HelpFormatter",
     "Output",
@@ -26,6 +27,7 @@ __all__ = [
     "at_least",
     "check_device",
     "clear_leftovers",
+    "cutoffs",
     "device",
     "first_missing",
     "holds_no_file",
@@ -113,6 +115,28 @@ def at_least(minimum: int, what: str):
         return value
 
     return parse
+
+
+def cutoffs(text: str) -> str:
+    """An argument type: distance cutoffs per order (Å), one value (``4.5``) or
+    per order (``3:8,4:6``), non-increasing, checked by
+    :meth:`~metatrain_mbe.cutoffs.Cutoffs.parse` and kept as text."""
+    from ...cutoffs import Cutoffs
+
+    try:
+        Cutoffs.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+#: help of every ``--cutoff`` flag
+CUTOFF_HELP = (
+    "screen sub-clusters by distance (Å): keep S when every two of its bodies are "
+    "within R (molecules: their closest atoms); one R, or per order as 3:8,4:6 "
+    "(order 3 within 8 Å, 4 and above within 6 Å; orders below the first are not "
+    "screened; must not grow with the order)"
+)
 
 
 def _finite_float(text: str, zero: bool) -> float:

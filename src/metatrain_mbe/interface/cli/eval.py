@@ -33,6 +33,7 @@ from .arguments import (
 #: ``mbe:`` keys and the command-line flags that override them
 _FLAGS = {
     "max_order": "max_order",
+    "cutoff": "cutoff",
     "max_atoms": "max_atoms",
     "group_by": "group_by",
     "e1": "e1",

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from .arguments import Constant, add_output, at_least, model_file, positive_float
+from .arguments import (
+    CUTOFF_HELP,
+    Constant,
+    add_output,
+    at_least,
+    cutoffs,
+    model_file,
+    positive_float,
+)
 
 
 def _description() -> str:
@@ -15,6 +23,9 @@ def _description() -> str:
         f"its energy and adds '{ENERGY_BY_ORDER}' (per-order sums of V(S), one row per "
         "system), computed by batching every sub-cluster through the model. With "
         "--truncate k, 'energy' becomes the k-body truncated expansion E_k. With "
+        "--cutoff, the model keeps only the sub-clusters whose bodies are all within the "
+        "cutoff of each other (with --truncate or --max-order; large clusters then cost "
+        "in proportion to their size). With "
         "--bodies molecules, the bodies are molecules (bonded atoms, found by the model "
         "in each system) and orders count molecules."
     )
@@ -51,6 +62,13 @@ def add_parser(subparsers) -> None:
         help="make 'energy' the K-body expansion E_K (0: the model's energy)",
     )
     parser.add_argument(
+        "--cutoff",
+        type=cutoffs,
+        metavar="R",
+        help=f"{CUTOFF_HELP}; needs --truncate or --max-order, and screens both outputs "
+        "('mbe::energy_by_order' then stops at --max-order, or at --truncate without it)",
+    )
+    parser.add_argument(
         "--max-atoms",
         type=at_least(2, "a number of atoms"),
         default=Constant("expansion", "DEFAULT_MAX_ATOMS"),
@@ -84,6 +102,12 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export the wrapped model."""
+    from ...errors import MBEInputError
+
+    if args.cutoff and not (args.truncate or args.max_order):
+        raise MBEInputError(
+            "--cutoff screens a truncated expansion: give --truncate K or --max-order K"
+        )
     from ...compute.export import export_mbe_model
 
     export_mbe_model(
@@ -96,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         bodies=args.bodies,
         mult=args.mult,
         batch_size=args.batch_size,
+        cutoff=args.cutoff,
     )
     print(f"wrote {args.output} (extensions in the 'extensions' folder beside it)")
     return 0

@@ -1,10 +1,11 @@
-"""``mtt-mbe sample``: cut clusters from periodic frames (paper section II B)."""
+"""``mtt-mbe sample``: cut clusters from periodic frames (paper section II B),
+or spheres of whole molecules or atoms (``--protocol sphere --radius R``)."""
 
 from __future__ import annotations
 
 import argparse
 
-from .arguments import Constant, add_output, at_least, structures_file
+from .arguments import Constant, add_output, at_least, positive_float, structures_file
 
 
 def add_parser(subparsers) -> None:
@@ -14,7 +15,11 @@ def add_parser(subparsers) -> None:
         help="cut finite clusters from periodic frames",
         description=(
             "nearest: a random atom and its nearest neighbours (minimum image); pairs: a "
-            "random atom and its closest neighbour, then the nearest pairs. Clusters are "
+            "random atom and its closest neighbour, then the nearest pairs; sphere: a random "
+            "centre atom and every molecule whose closest atom is within --radius Å of it "
+            "(minimum image), kept whole and numbered by mbe_fragment in order of that "
+            "distance (or, with --bodies atoms, every atom within --radius). Molecules are "
+            "found by bonding as in `mtt-mbe fragments`, on the periodic frame. Clusters are "
             "unwrapped, centred, non-periodic, and numbered with mbe_parent ids."
         ),
     )
@@ -27,7 +32,27 @@ def add_parser(subparsers) -> None:
         help="%(choices)s (see above)",
     )
     parser.add_argument(
-        "--size", type=at_least(2, "a cluster size"), default=8, help="atoms per cluster"
+        "--size",
+        type=at_least(2, "a cluster size"),
+        help="atoms per cluster, nearest and pairs only (default: 8)",
+    )
+    parser.add_argument(
+        "--radius",
+        type=positive_float,
+        help="sphere only, and needed by it: radius (Å) around the centre atom, at most "
+        "half the shortest perpendicular width of the cell",
+    )
+    parser.add_argument(
+        "--bodies",
+        choices=Constant("data.sampling", "BODIES"),
+        metavar="BODIES",
+        help="sphere only: %(choices)s (default: molecules)",
+    )
+    parser.add_argument(
+        "--mult",
+        type=positive_float,
+        help="sphere with molecules only: factor on the covalent radii, as in "
+        "`mtt-mbe fragments` (default: 1.3)",
     )
     parser.add_argument(
         "-n",
@@ -50,11 +75,13 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Sample and write the clusters."""
     from ...data import read_structures, write_structures
-    from ...data.sampling import sample_clusters
+    from ...data.sampling import check_options, sample_clusters
 
+    options = {"radius": args.radius, "bodies": args.bodies, "mult": args.mult}
+    check_options(args.protocol, args.size, **options)  # before the frames are read
     frames = read_structures(args.bulk)
     clusters = sample_clusters(
-        frames, args.protocol, args.size, args.count, args.seed, args.first_id
+        frames, args.protocol, args.size, args.count, args.seed, args.first_id, **options
     )
     write_structures(args.output, clusters)
     print(f"wrote {len(clusters)} clusters to {args.output}")

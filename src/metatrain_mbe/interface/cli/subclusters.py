@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ...errors import MBEInputError
-from .arguments import add_output, structures_file
+from .arguments import CUTOFF_HELP, add_output, cutoffs, structures_file
 
 
 def add_parser(subparsers) -> None:
@@ -14,9 +14,10 @@ def add_parser(subparsers) -> None:
         "subclusters",
         help="enumerate the sub-clusters of parent clusters",
         description=(
-            "Write every m-atom subset of each parent as a structure with mbe_parent, "
-            "mbe_atoms and mbe_order: label the output with any code (or `mtt-mbe label`), "
-            "then run `mtt-mbe analyze` on it."
+            "Write every m-body subset of each parent (atoms, or molecules with "
+            "mbe_fragment), or with --cutoff only the compact ones, as a structure with "
+            "mbe_parent, mbe_atoms and mbe_order: label the output with any code (or "
+            "`mtt-mbe label`), then run `mtt-mbe analyze` on it (with the same --cutoff)."
         ),
     )
     parser.add_argument("parents", type=structures_file, help="extended XYZ of parent clusters")
@@ -27,6 +28,7 @@ def add_parser(subparsers) -> None:
         help="sub-cluster sizes in bodies, e.g. 2:7 (default: 2 to N-1 atoms, or 1 to K-1 "
         "molecules for parents with mbe_fragment)",
     )
+    parser.add_argument("--cutoff", type=cutoffs, metavar="R", help=CUTOFF_HELP)
     parser.add_argument("--ids", help="only these parents (mbe_parent ids), e.g. 0:11,200:211")
     parser.add_argument(
         "--with-parents",
@@ -39,6 +41,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Enumerate and write the sub-clusters."""
+    from ...cutoffs import Cutoffs
     from ...data import (
         FRAGMENT_KEY,
         assign_parent_ids,
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     largest = max(len(bodies_of(p)) for p in parents)
     smallest = 1 if FRAGMENT_KEY in parents[0].arrays else 2
     orders = None if args.orders is None else parse_orders(args.orders, largest - 1, smallest)
-    subs = enumerate_subclusters(parents, orders)
+    subs = enumerate_subclusters(parents, orders, Cutoffs.parse(args.cutoff))
     frames = subs
     if args.with_parents:
         frames = isolated_atoms(parents) + [_unlabelled(p) for p in parents] + subs

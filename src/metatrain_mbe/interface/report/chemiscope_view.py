@@ -33,12 +33,11 @@ def write_chemiscope(path: Path, results: Sequence[ParentResult]) -> Path | None
     reference: list[float] = []
     error: list[float] = []
     for r in results:
-        members = r.plan.atom_membership()
         ref_v = None if r.reference is None else r.reference.terms().v
         for row in torch.nonzero(r.plan.orders >= 2).flatten().tolist():
             if len(frames) == MAX_STRUCTURES:
                 break
-            frames.append(r.parent[torch.nonzero(members[row]).flatten().tolist()])
+            frames.append(r.parent[r.plan.atoms_in(row)])
             columns["order"].append(int(r.plan.orders[row]))
             columns["parent"].append(r.parent_id)
             columns["V model"].append(float(r.terms.v[row]))

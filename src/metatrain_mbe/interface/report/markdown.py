@@ -43,6 +43,8 @@ def write_markdown(
         )
     lines += _e1_section(report)
     lines += _terms_section(report)
+    if "family" in report:
+        lines += _family_section(report)
     if "rmse" in report:
         lines += _rmse_section(report["rmse"])
     if "baselines" in report:
@@ -190,6 +192,47 @@ def _terms_section(report: dict) -> list[str]:
         ]
         lines += _table(["m", *(header for header, _, _ in columns)], rows)
     return lines
+
+
+def _family_section(report: dict) -> list[str]:
+    """Per order: kept sub-clusters against C(N, m), the m-body energy per body
+    and the truncation error |E_K - E| of K = m."""
+    family = report["family"]
+    per_body = report["units"]["V_tilde"]
+    body = per_body.removeprefix("eV/")
+    cutoffs = family["cutoffs"]
+    screening = (
+        "screened: every two bodies of a kept sub-cluster within "
+        + ", ".join(f"{r:g} Å from order {m}" for m, r in cutoffs.items())
+        + (" (molecules: their closest atoms)" if body == "molecule" else "")
+        if cutoffs
+        else "not screened"
+    )
+    sizes = family["n_bodies"]
+    n = str(sizes["min"]) if sizes["min"] == sizes["max"] else f"{sizes['min']}–{sizes['max']}"
+    lines = [
+        "## The expansion's family and its truncation",
+        "",
+        f"Parents of {n} {body}s; sub-clusters {screening}. Per order m: the kept "
+        "sub-clusters against C(N, m) summed over parents (Ṽ^(m) and |dṼ^(m)/dr| exist "
+        f"only where all are kept), the m-body energy per {body} Σ_kept V(S) / N "
+        f"({per_body}, mean ± std over parents) and, where the parents' own energy is "
+        "known, the mean truncation error |E_K − E| of K = m (eV, and per "
+        f"{body}).",
+        "",
+    ]
+    rows = [
+        [
+            m,
+            f"{o['kept']} of {o['possible']}",
+            _mean_std(o["energy_per_body"]),
+            _number(o.get("truncation_error")),
+            _number(o.get("truncation_error_per_body")),
+        ]
+        for m, o in family["orders"].items()
+    ]
+    headers = ["m", "kept", f"Σ V / N ({per_body})", "abs(E_K − E) (eV)", f"per {body} (eV)"]
+    return lines + _table(headers, rows)
 
 
 def _rmse_section(rmse: dict) -> list[str]:
