@@ -367,15 +367,26 @@ def _dimer_templates(parents: list[ase.Atoms]) -> dict[str, ase.Atoms]:
     templates: dict[str, ase.Atoms] = {}
     for parent in parents:
         bodies = [parent[atoms] for atoms in bodies_of(parent)]
-        for i, first in enumerate(bodies):
-            for second in bodies[i + 1 :]:
-                name = _pair_name(first, second)
-                if name in templates:
-                    continue
-                dimer = first + second
-                if FRAGMENT_KEY in parent.arrays:
-                    dimer.arrays[FRAGMENT_KEY] = np.repeat([0, 1], [len(first), len(second)])
-                templates[name] = dimer
+        # the first pair (i < j) of each pair of kinds: linear in the bodies
+        kinds: dict[str, list[int]] = {}
+        for k, body in enumerate(bodies):
+            kinds.setdefault(body.get_chemical_formula(), []).append(k)
+        pairs: dict[str, tuple[int, int]] = {}
+        for a, first_of in kinds.items():
+            for b, second_of in kinds.items():
+                later = next((j for j in second_of if j > first_of[0]), None)
+                if later is not None:
+                    pair = (first_of[0], later)
+                    name = "-".join(sorted((a, b)))
+                    pairs[name] = min(pairs.get(name, pair), pair)
+        for name, (i, j) in sorted(pairs.items(), key=lambda item: item[1]):
+            first, second = bodies[i], bodies[j]
+            if name in templates:
+                continue
+            dimer = first + second
+            if FRAGMENT_KEY in parent.arrays:
+                dimer.arrays[FRAGMENT_KEY] = np.repeat([0, 1], [len(first), len(second)])
+            templates[name] = dimer
     return templates
 
 
