@@ -3,7 +3,6 @@
 analysis library's over the same cutoffs."""
 
 import math
-import warnings
 import zipfile
 
 import ase
@@ -11,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from metatomic.torch import ModelOutput, check_atomistic_model, load_atomistic_model
-from metatomic_ase import MetatomicCalculator
 
 from metatrain_mbe.analysis import AnalysisSettings, make_evaluator, model_results, parent_plans
 from metatrain_mbe.compute.mbe_model import ENERGY_BY_ORDER
@@ -30,7 +28,7 @@ from metatrain_mbe.interface.cli import main
 
 from ..conftest import hydrogen_cluster
 from ..models import export_pair_potential, export_tiny_model
-from .test_export_fragments import water_cluster
+from .test_export_fragments import calculator, water_cluster
 
 BY_ORDER = {ENERGY_BY_ORDER: ModelOutput(unit="eV", sample_kind="system")}
 
@@ -50,14 +48,6 @@ def export(model, output, *options):
     assert main(command + list(options)) == 0
     check_atomistic_model(str(output))
     return output
-
-
-def calculator(path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return MetatomicCalculator(
-            str(path), extensions_directory=str(path.parent / "extensions"), check_consistency=True
-        )
 
 
 def library(model, parent, max_order, cutoff):
