@@ -8,7 +8,7 @@ the same process and minutes, it times:
   through metatomic's ase calculator, every union of molecules in one call of
   the inner model; (a') the same export with ``--truncate 10`` (E_10 = E),
   energy and forces, the autograd running back through all 1023 unions;
-  both again exported with ``--batch-size 64`` (calls of 64 unions);
+  both again exported with ``--subcluster-batch-size 64`` (calls of 64 unions);
 - (b) the Python batched evaluator,
   ``ModelEvaluator(model).evaluate([parent], [SubsetPlan.of_fragments(ids)])``:
   E(S) and dE(S)/dr of every union;
@@ -135,7 +135,7 @@ def main():
                 )
                 calculators.append(MetatomicCalculator(str(path), extensions_directory=collected))
             mbe, e10 = calculators
-            calls = "one call" if batch_size == 0 else f"--batch-size {batch_size}"
+            calls = "one call" if batch_size == 0 else f"--subcluster-batch-size {batch_size}"
 
             # (a) energy_by_order; (a') E_10 with forces
             def by_order(mbe=mbe):

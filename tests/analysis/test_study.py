@@ -6,6 +6,7 @@ from metatrain_mbe.analysis.study import aggregate, deviation, findings, resolve
 
 REFERENCE = {"2": -1.0, "3": 1.0, "4": -2.0, "5": 3.0}
 FORCES = {"2": 2.0, "3": 3.0, "4": 4.0, "5": 6.0}
+FAMILIES = {"pet": "pet", "soap_bpnn": "soap_bpnn"}
 
 
 def _record(arch, proportion, seed, scale, full_rmse, sub_rmse):
@@ -61,8 +62,23 @@ def test_deviation_and_resolved_orders():
 
 
 def test_findings_reproduced_by_paper_like_study():
-    verdicts = [f["holds"] for f in findings(aggregate(_paper_like()))]
+    verdicts = [f["holds"] for f in findings(aggregate(_paper_like()), FAMILIES)]
     assert verdicts == [True, True, True, True, True]
+
+
+def test_findings_compare_families_not_the_names_a_study_gives():
+    records = _paper_like()
+    labels = {"pet": "small", "soap_bpnn": "pet-like name"}
+    for record in records:
+        record["architecture"] = labels[record["architecture"]]
+    families = {"small": "pet", "pet-like name": "soap_bpnn"}
+    verdicts = [f["holds"] for f in findings(aggregate(records), families)]
+    assert verdicts == [True, True, True, True, True]
+    swapped = [
+        f["holds"]
+        for f in findings(aggregate(records), {"small": "soap_bpnn", "pet-like name": "pet"})
+    ]
+    assert swapped[2] is False and swapped[4] is False
 
 
 def test_findings_not_reproduced_when_models_already_match():
@@ -71,12 +87,12 @@ def test_findings_not_reproduced_when_models_already_match():
         if record["proportion"] == 0.0:
             record["groups"]["all"]["model"] = record["groups"]["all"]["reference"]
             record["order_rmse"] = {m: {"energy_per_atom": 0.01} for m in ("2", "3")}
-    verdicts = [f["holds"] for f in findings(aggregate(records))]
+    verdicts = [f["holds"] for f in findings(aggregate(records), FAMILIES)]
     assert verdicts[0] is False  # not far without sub-clusters
     assert verdicts[3] is False  # sub-cluster RMSE did not fall
 
 
 def test_findings_cannot_tell_without_proportion_zero():
     records = [r for r in _paper_like() if r["proportion"] == 1.0]
-    verdicts = [f["holds"] for f in findings(aggregate(records))]
+    verdicts = [f["holds"] for f in findings(aggregate(records), FAMILIES)]
     assert verdicts[0] is None and verdicts[3] is None and verdicts[4] is None

@@ -9,8 +9,8 @@ from ase.calculators.lj import LennardJones
 from metatrain_mbe.compute.ase_evaluator import CalculatorEvaluator
 from metatrain_mbe.compute.evaluator import (
     BATCH_LAYOUTS,
-    CPU_BATCH_SIZE,
-    DEFAULT_BATCH_SIZE,
+    CPU_SUBCLUSTER_BATCH_SIZE,
+    DEFAULT_SUBCLUSTER_BATCH_SIZE,
     ModelEvaluator,
 )
 from metatrain_mbe.expansion import BodyOrderTerms, SubsetPlan, truncated_energy
@@ -122,7 +122,7 @@ def test_short_calls_are_not_timed(tiny_models):
 
 def test_cpu_batch_size_and_graph_optimisation(tiny_models):
     default = ModelEvaluator(tiny_models["pet"], device="cpu")
-    assert default.batch_size == CPU_BATCH_SIZE < DEFAULT_BATCH_SIZE
+    assert default.batch_size == CPU_SUBCLUSTER_BATCH_SIZE < DEFAULT_SUBCLUSTER_BATCH_SIZE
     assert not default.optimize_graph
     assert ModelEvaluator(tiny_models["pet"], device="cpu", batch_size=10).batch_size == 10
 

@@ -52,7 +52,7 @@ def models(tmp_path_factory):
         "atoms": [],
         "e2": ["--bodies", "molecules", "--truncate", "2"],
         "e4": ["--bodies", "molecules", "--truncate", "4"],
-        "chunked-e2": ["--bodies", "molecules", "--truncate", "2", "--batch-size", "4"],
+        "chunked-e2": ["--bodies", "molecules", "--truncate", "2", "--subcluster-batch-size", "4"],
     }.items():
         path = directory / f"{name}.pt"
         command = ["export", str(inner), "-o", str(path), "-e", str(directory / "extensions")]
@@ -162,7 +162,7 @@ def test_truncated_energy_over_molecules_and_its_forces(models):
 
 
 def test_calls_of_a_few_subclusters_give_the_same_results(models):
-    """``--batch-size 4``: the unions in calls of 4, for two systems at once."""
+    """``--subcluster-batch-size 4``: the unions in calls of 4, for two systems at once."""
     systems = [water_cluster(3, seed=5), water_cluster(4, seed=6)]
     whole = calculator(models["molecules"]).run_model(systems, BY_ORDER)
     chunked = calculator(models["chunked-e2"]).run_model(systems, BY_ORDER)

@@ -10,7 +10,7 @@ from metatomic_ase import MetatomicCalculator
 
 from metatrain_mbe import MBEInputError
 from metatrain_mbe.analysis import AnalysisSettings
-from metatrain_mbe.compute.evaluator import BATCH_LAYOUTS, CPU_BATCH_SIZE
+from metatrain_mbe.compute.evaluator import BATCH_LAYOUTS, CPU_SUBCLUSTER_BATCH_SIZE
 from metatrain_mbe.data import assign_parent_ids, enumerate_subclusters, isolated_atoms
 from metatrain_mbe.interface.cli import main
 from metatrain_mbe.interface.model_analysis import analyze_model
@@ -81,9 +81,9 @@ def test_parents_only_and_selection(tmp_path, tiny_models):
         tiny_models["pet"], frames, tmp_path / "o", AnalysisSettings(), parent_ids=[2], device="cpu"
     )
     assert report["model"]["parents"] == [2]  # frame index as id
-    # 7 sub-clusters: one call, in the first layout, of at most CPU_BATCH_SIZE on a CPU
+    # 7 sub-clusters: one call, in the first layout, of at most CPU_SUBCLUSTER_BATCH_SIZE on a CPU
     assert report["model_info"]["strategy"] == BATCH_LAYOUTS[0]
-    assert report["model_info"]["batch_size"] == CPU_BATCH_SIZE
+    assert report["model_info"]["batch_size"] == CPU_SUBCLUSTER_BATCH_SIZE
     assert "reference" not in report and "rmse" not in report
     assert not (tmp_path / "o" / "reference").exists()
 

@@ -170,7 +170,7 @@ def test_training_writes_a_model_and_its_mbe(hydrogen_files, architecture):
     assert np.isfinite(energy.block({"order": 2}).values.numpy()).all()
     # fix_e1: the trained model's isolated-atom energy is the reference E_1 (after one
     # epoch PET's own is far off: its composition baseline was shifted by the residual)
-    from metatrain_mbe.interface.e1_calibration import isolated_atom_energies
+    from metatrain_mbe.compute.e1_calibration import isolated_atom_energies
 
     e1 = isolated_atom_energies(out / "model.pt", ["H"], hydrogen_files / "extensions")["H"]
     assert e1 == pytest.approx(E1_H, abs=1e-8)

@@ -80,7 +80,7 @@ def make_evaluator(
         model,
         extensions=extensions,
         device=device,
-        batch_size=settings.batch_size,
+        batch_size=settings.subcluster_batch_size,
         strategy=settings.batch_layout,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..compute.evaluator import DEFAULT_BATCH_SIZE
+from ..compute.evaluator import DEFAULT_SUBCLUSTER_BATCH_SIZE
 from ..data.io import ENERGY_KEY, FORCES_KEY
 from ..expansion import DEFAULT_MAX_ATOMS, Cutoffs
 
@@ -24,8 +24,8 @@ class AnalysisSettings:
         single-atom structures of the file.
     :param energy_key: energy label key (eV).
     :param forces_key: forces label key (eV/Å).
-    :param batch_size: largest number of sub-clusters per model call (on a CPU
-        at most :data:`~metatrain_mbe.compute.evaluator.CPU_BATCH_SIZE`).
+    :param subcluster_batch_size: largest number of sub-clusters per model call (on a CPU
+        at most :data:`~metatrain_mbe.compute.evaluator.CPU_SUBCLUSTER_BATCH_SIZE`).
     :param batch_layout: ``"fragments"``, ``"systems"`` or ``"auto"``: the faster,
         timed by a probe on the first calls (see
         :class:`~metatrain_mbe.compute.evaluator.ModelEvaluator`).
@@ -38,5 +38,5 @@ class AnalysisSettings:
     e1: dict[str, float] = field(default_factory=dict)
     energy_key: str = ENERGY_KEY
     forces_key: str = FORCES_KEY
-    batch_size: int = DEFAULT_BATCH_SIZE
+    subcluster_batch_size: int = DEFAULT_SUBCLUSTER_BATCH_SIZE
     batch_layout: str = "auto"

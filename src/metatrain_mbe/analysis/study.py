@@ -159,10 +159,14 @@ def _points_at(points: list[dict], proportion: float) -> dict[str, dict]:
     }
 
 
-def findings(points: list[dict], group: str = "all") -> list[dict]:
+def findings(points: list[dict], families: dict[str, str], group: str = "all") -> list[dict]:
     """The paper's findings on augmentation, each with ``claim``, ``holds``
     (True, False or None when the study cannot tell) and ``evidence`` (text with
     the numbers).
+
+    :param families: the family of each architecture of the points
+        (:func:`metatrain_mbe.compute.architectures.family` of its metatrain
+        name: ``soap_bpnn``, ``pet``, ``mace``), which findings 3 and 5 compare.
 
     1. Without sub-clusters every model's Ṽ^(m) is far (> :data:`FAR`) from the
        reference for some m >= 3, and its |dṼ^(m)/dr| too.
@@ -179,9 +183,9 @@ def findings(points: list[dict], group: str = "all") -> list[dict]:
     return [
         _far_without(first, lowest, group),
         _low_orders_first(last, highest, group),
-        _architectures_ranked(last, highest, group),
+        _architectures_ranked(last, highest, group, families),
         _subcluster_rmse_falls(first, last, lowest, highest),
-        _full_rmse_trend(first, last, lowest, highest),
+        _full_rmse_trend(first, last, lowest, highest, families),
     ]
 
 
@@ -220,9 +224,11 @@ def _low_orders_first(last: dict[str, dict], proportion: float, group: str) -> d
     return {"claim": claim, "holds": bool(holds), "evidence": "; ".join(lines)}
 
 
-def _architectures_ranked(last: dict[str, dict], proportion: float, group: str) -> dict:
+def _architectures_ranked(
+    last: dict[str, dict], proportion: float, group: str, families: dict[str, str]
+) -> dict:
     claim = "PET and MACE resolve more body orders than SOAP-BPNN with augmentation"
-    names = {_family(arch): arch for arch in last}
+    names = {families[arch]: arch for arch in last}
     if proportion == 0.0 or "soap_bpnn" not in names or len(names) < 2:
         return {
             "claim": claim,
@@ -238,15 +244,6 @@ def _architectures_ranked(last: dict[str, dict], proportion: float, group: str) 
         + f" (|dṼ/dr| within {RESOLVED:.0%} of the reference)"
     )
     return {"claim": claim, "holds": holds, "evidence": evidence}
-
-
-def _family(arch: str) -> str:
-    """``soap_bpnn``, ``pet`` or ``mace`` when an architecture name says so."""
-    lowered = arch.lower().replace("-", "_")
-    for family in ("soap_bpnn", "pet", "mace"):
-        if family in lowered:
-            return family
-    return lowered
 
 
 def _mean_order_rmse(point: dict, quantity: str) -> float:
@@ -272,7 +269,7 @@ def _subcluster_rmse_falls(first, last, lowest: float, highest: float) -> dict:
     return {"claim": claim, "holds": bool(holds), "evidence": "; ".join(lines)}
 
 
-def _full_rmse_trend(first, last, lowest: float, highest: float) -> dict:
+def _full_rmse_trend(first, last, lowest: float, highest: float, families: dict[str, str]) -> dict:
     claim = (
         "Full-structure RMSE rises with augmentation for SOAP-BPNN and MACE and ends "
         "lower for PET (Fig. 4, circles)"
@@ -284,7 +281,7 @@ def _full_rmse_trend(first, last, lowest: float, highest: float) -> dict:
         before = first[arch]["rmse"]["energy_per_atom"]["mean"]
         after = last[arch]["rmse"]["energy_per_atom"]["mean"]
         rises = after > before
-        holds &= (not rises) if _family(arch) == "pet" else rises
+        holds &= (not rises) if families[arch] == "pet" else rises
         lines.append(f"{arch}: {1000 * before:.1f} -> {1000 * after:.1f} meV/atom")
     return {"claim": claim, "holds": bool(holds), "evidence": "; ".join(lines)}
 

@@ -30,8 +30,8 @@ from .batching import fragment_separation, fragment_system, parent_pairs, subclu
 
 __all__ = [
     "BATCH_LAYOUTS",
-    "CPU_BATCH_SIZE",
-    "DEFAULT_BATCH_SIZE",
+    "CPU_SUBCLUSTER_BATCH_SIZE",
+    "DEFAULT_SUBCLUSTER_BATCH_SIZE",
     "ModelEvaluator",
     "check_atomic_types",
     "load_model",
@@ -42,12 +42,12 @@ __all__ = [
 BATCH_LAYOUTS = ("fragments", "systems")
 
 #: largest number of sub-clusters per model call, by default (the memory cap)
-DEFAULT_BATCH_SIZE = 4096
+DEFAULT_SUBCLUSTER_BATCH_SIZE = 4096
 
 #: most sub-clusters per model call on a CPU, whatever the cap: larger calls run
 #: slower per sub-cluster there (PET of options/pet.yaml, one thread: 0.25 ms at
 #: 255, 0.64 ms at 4096), while an accelerator runs calls as large as memory allows
-CPU_BATCH_SIZE = 256
+CPU_SUBCLUSTER_BATCH_SIZE = 256
 
 #: untimed calls of a layout before the probe times it, with TorchScript's graph
 #: optimisation (its profiling executor optimises a graph after two calls) and
@@ -112,7 +112,7 @@ class ModelEvaluator:
     :param device: torch device (default: the model's preferred available one).
     :param batch_size: largest number of sub-clusters per model call (the
         memory knob; calls never mix more than this many, and on a CPU at most
-        :data:`CPU_BATCH_SIZE`).
+        :data:`CPU_SUBCLUSTER_BATCH_SIZE`).
     :param strategy: the batch layout, ``"fragments"`` or ``"systems"`` (see
         :data:`BATCH_LAYOUTS`), or ``"auto"``: a probe times each layout on
         one call of real work (after its warm-up calls) and the faster serves
@@ -128,7 +128,7 @@ class ModelEvaluator:
         model,
         extensions: str | Path | None = None,
         device: str | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int = DEFAULT_SUBCLUSTER_BATCH_SIZE,
         strategy: str = "auto",
     ):
         import metatomic.torch as mta
@@ -147,7 +147,7 @@ class ModelEvaluator:
         self.model = model.to(self.device)
         on_cpu = self.device.type == "cpu"
         #: sub-clusters per model call (at most; the last call of a run holds the rest)
-        self.batch_size = min(batch_size, CPU_BATCH_SIZE) if on_cpu else batch_size
+        self.batch_size = min(batch_size, CPU_SUBCLUSTER_BATCH_SIZE) if on_cpu else batch_size
         #: whether TorchScript optimises the model's graph (off on a CPU)
         self.optimize_graph = not on_cpu
         #: the batch layout of the calls: the one asked for or, with ``"auto"``,

@@ -22,11 +22,11 @@ from .batching import (
     subset_members,
 )
 
-__all__ = ["CPU_BATCH_SIZE", "SubclusterEvaluator"]
+__all__ = ["EXPORT_CPU_BATCH_SIZE", "SubclusterEvaluator"]
 
 #: sub-clusters per model call on a CPU with ``batch_size=-1``: on an (H2O)_10
 #: cluster (1023 unions) calls of 64 were 6.6 times faster than one call (CPU s)
-CPU_BATCH_SIZE = 64
+EXPORT_CPU_BATCH_SIZE = 64
 
 
 class SubclusterEvaluator(torch.nn.Module):
@@ -40,7 +40,7 @@ class SubclusterEvaluator(torch.nn.Module):
     :param batch_size: 0: every sub-cluster of every system in one call of the
         model; > 0: calls of at most ``batch_size`` sub-clusters of one system
         each (sub-clusters listed by size, so a call holds unions of about the
-        same size); -1: :data:`CPU_BATCH_SIZE` on a CPU, one call on other
+        same size); -1: :data:`EXPORT_CPU_BATCH_SIZE` on a CPU, one call on other
         devices (smaller calls are several times faster on a CPU, where PET pads
         every atom's neighbours to the largest count of the call).
     """
@@ -59,7 +59,7 @@ class SubclusterEvaluator(torch.nn.Module):
         self.interaction_range = interaction_range
         self.per_atom = {"energy": ModelOutput(unit=energy_unit, sample_kind="atom")}
         self.batch_size = batch_size
-        self.cpu_batch_size = CPU_BATCH_SIZE  # TorchScript reads no module globals
+        self.cpu_batch_size = EXPORT_CPU_BATCH_SIZE  # TorchScript reads no module globals
 
     def forward(
         self,

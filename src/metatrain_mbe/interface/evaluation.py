@@ -17,10 +17,10 @@ from ..analysis import make_evaluator
 from ..compute.evaluator import check_atomic_types, load_model
 from ..data import read_structures
 from ..data.io import ENERGY_KEY, FORCES_KEY
-from ..data.set_specs import PATH_KEYS, label_keys, rewrite_paths
 from ..errors import MBEInputError
 from .model_analysis import analyze_model
 from .options import EvalOptions, analysis_settings
+from .set_specs import file_fields, label_keys, rewrite_paths
 
 __all__ = ["evaluate_with_mbe"]
 
@@ -108,22 +108,15 @@ def evaluate_with_mbe(
     return reports
 
 
-def _check_files(spec, field: str = "") -> None:
+def _check_files(spec) -> None:
     """Raise :class:`MBEInputError` for the first file named in the options
-    (``systems``, ``read_from``, at any depth) that does not exist."""
-    if isinstance(spec, list):
-        for k, item in enumerate(spec):
-            _check_files(item, f"{field}[{k}]")
-    elif isinstance(spec, dict):
-        for key, value in spec.items():
-            name = f"{field}.{key}" if field else str(key)
-            if key in PATH_KEYS and isinstance(value, str):
-                if not Path(value).is_file():
-                    raise MBEInputError(
-                        f"{value}: file not found (options field {name}; relative to {Path.cwd()})"
-                    )
-            else:
-                _check_files(value, name)
+    (:func:`~.set_specs.file_fields`) that does not exist."""
+    for field, path in file_fields(spec):
+        if not Path(path).is_file():
+            raise MBEInputError(
+                f"{path}: file not found (options field {field or 'of the options'}; "
+                f"relative to {Path.cwd()})"
+            )
 
 
 @contextlib.contextmanager

@@ -27,7 +27,12 @@ from pydantic import (
 )
 
 from ..analysis.settings import AnalysisSettings
-from ..compute.evaluator import BATCH_LAYOUTS, DEFAULT_BATCH_SIZE
+from ..compute.architectures import ARCHITECTURES
+from ..compute.evaluator import (
+    BATCH_LAYOUTS,
+    CPU_SUBCLUSTER_BATCH_SIZE,
+    DEFAULT_SUBCLUSTER_BATCH_SIZE,
+)
 from ..cutoffs import Cutoffs
 from ..data.sets import check_e1
 from ..data.subclusters import parse_orders
@@ -67,6 +72,14 @@ _CUTOFF_HELP = (
     "8 Å, 4 and above within 6 Å), non-increasing"
 )
 
+#: the declared architectures' one-body settings and the calibrated ones, for the help
+_ONE_BODY_SETTINGS = "; ".join(
+    f"{a.name}: `{'.'.join(a.one_body_setting[0])}: {a.one_body_setting[1]}`"
+    for a in ARCHITECTURES.values()
+    if a.one_body_setting is not None
+)
+_CALIBRATED = ", ".join(a.name for a in ARCHITECTURES.values() if a.calibrated)
+
 
 class ReportOptions(BaseModel):
     """What the MBE report of a model covers (shared by ``train`` and ``eval``)."""
@@ -97,11 +110,11 @@ class ReportOptions(BaseModel):
             "`mbe_energy.mts`, `mbe_summary.mts`, `report.md` and `report.json`"
         ),
     )
-    batch_size: int = Field(
-        DEFAULT_BATCH_SIZE,
+    subcluster_batch_size: int = Field(
+        DEFAULT_SUBCLUSTER_BATCH_SIZE,
         ge=1,
         description="largest number of sub-clusters per model call (the memory knob; on a "
-        "CPU, calls hold at most 256, which run faster there)",
+        f"CPU, calls hold at most {CPU_SUBCLUSTER_BATCH_SIZE}, which run faster there)",
     )
     batch_layout: str = Field(
         "auto",
@@ -217,12 +230,12 @@ class MBEOptions(BaseModel):
         True,
         description=(
             "make the trained model's isolated-atom energy equal the reference E_1 (needs "
-            "`e1_baseline`): SOAP-BPNN and MACE get the setting that removes the network's own "
-            "one-body term (`bpnn.layernorm: false`; `interaction_first: "
-            "RealAgnosticInteractionBlock`), exact by construction; PET learns it from a "
-            "training set of its own holding the labelled isolated atoms "
-            "(`isolated_atom_copies`), then its composition baseline is shifted by the "
-            "residual after training (recorded in `e1_calibration.json` of the data directory)"
+            "`e1_baseline`): an architecture with a setting that removes the network's own "
+            f"one-body term gets it ({_ONE_BODY_SETTINGS}), exact by construction; the others "
+            f"({_CALIBRATED}) learn it from a training set of their own holding the labelled "
+            "isolated atoms (`isolated_atom_copies`), then their composition baseline is "
+            "shifted by the residual after training (recorded in `e1_calibration.json` of the "
+            "data directory)"
         ),
     )
     isolated_atom_copies: int | None = Field(
@@ -282,7 +295,7 @@ def analysis_settings(
         max_order=report.max_order,
         cutoffs=Cutoffs.parse(report.cutoff if report.cutoff is not None else cutoff),
         group_by=report.group_by or group_by,
-        batch_size=report.batch_size,
+        subcluster_batch_size=report.subcluster_batch_size,
         batch_layout=report.batch_layout,
         **given,
     )

@@ -33,16 +33,19 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..analysis.study import aggregate, findings, run_record
+from ..compute.locks import holding
+from ..compute.tasks import die_with_parent
 from ..data.io import atomic_path, reading_once
-from ..data.set_specs import replacing, rewrite_paths, single_set
 from ..data.shared_split import write_shared_split
 from ..errors import MBEInputError
 from .options import CUTOFF, load_options, parse_options
+from .set_specs import replacing, rewrite_paths, single_set
 from .training import RunPaths, prepare_run
 
 __all__ = ["RunSpec", "StudyOptions", "execute_run", "plan_study", "run_study"]
@@ -333,6 +336,7 @@ def execute_run(spec: RunSpec | dict) -> dict:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=partial(die_with_parent, os.getpid()),  # killed with this process
             )
             if done.returncode != 0:
                 return {
@@ -369,17 +373,28 @@ def run_study(
     source: str = "study",
 ) -> dict:
     """Plan, run (or reuse) every run, and write ``study.json``, figures and
-    ``report.md`` into ``output``.
+    ``report.md`` into ``output``, holding ``OUTPUT.running`` meanwhile (one
+    study at a time per folder, see :func:`~metatrain_mbe.compute.locks.holding`).
 
     :param jobs: runs trained at once on this machine (one thread each).
     :param scheduler: address of a Dask scheduler whose workers run the runs
         instead (they must see ``output`` and the data at the same paths).
     :return: the content of ``study.json``.
+    :raises MBEInputError: while another study works on ``output``, for a bad
+        study (see :func:`plan_study`), or when runs failed.
     """
+    output = Path(output).absolute()
+    with holding(output, "study"):
+        return _run_study(study, output, jobs, scheduler, source)
+
+
+def _run_study(
+    study: StudyOptions, output: Path, jobs: int, scheduler: str | None, source: str
+) -> dict:
+    from ..compute.architectures import family
     from ..compute.tasks import map_tasks
     from .report.study import write_study_report
 
-    output = Path(output).absolute()
     start = time.perf_counter()
     runs = plan_study(study, output, source)
     planned = time.perf_counter()
@@ -398,12 +413,15 @@ def run_study(
     finished = [r for r in records if "error" not in r]
     points = aggregate(finished)
     group_by = study.group_by or study.stratify_by
+    families = {r.architecture: family(r.options["architecture"]["name"]) for r in runs}
     groups = sorted({g for p in points for g in p.get("groups", {})})
     result = {
         "study": study.model_dump(),
         "runs": records,
         "points": points,
-        "findings": {group: findings(points, group) for group in groups} if points else {},
+        "findings": {group: findings(points, families, group) for group in groups}
+        if points
+        else {},
         "group_by": group_by,
     }
     ran = time.perf_counter()

@@ -27,7 +27,7 @@ per target, not per set. The energy baseline ``atomic_baseline: {energy: {Z:
 E_1}}`` is set to the reference isolated-atom energies (``mbe.e1_baseline``);
 ``mbe.fix_e1`` makes the trained model's E_1 equal them (a model setting for
 SOAP-BPNN and MACE; for PET an isolated-atom training set, then a shift of the
-composition baseline by the residual after training, :mod:`.e1_calibration`).
+composition baseline by the residual after training, :mod:`metatrain_mbe.compute.e1_calibration`).
 """
 
 from __future__ import annotations
@@ -40,19 +40,20 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import ase
 from ase.data import atomic_numbers, chemical_symbols
 
 from ..analysis import AnalysisSettings
+from ..compute.architectures import ARCHITECTURES
+from ..compute.architectures import architecture as declared
 from ..cutoffs import Cutoffs
 from ..data.assembly import DataRequest, assemble_training_data, write_data_sets
 from ..data.io import atomic_path
-from ..data.set_specs import label_keys, replacing, rewrite_paths, single_set
 from ..data.splitting import SPLITS
 from ..errors import MBEInputError
 from .options import MBEOptions, analysis_settings, parse_options
+from .set_specs import label_keys, replacing, rewrite_paths, single_set
 
 __all__ = [
     "PreparedRun",
@@ -63,25 +64,8 @@ __all__ = [
     "write_prepared",
 ]
 
-#: architectures whose ``atomic_baseline`` is fixed to E_1 by default
-BASELINE_ARCHITECTURES = ("soap_bpnn", "pet", "experimental.mace")
-
-#: the model setting that removes the network's own one-body term, per
-#: architecture: with it and ``atomic_baseline`` = E_1, the model's energy of an
-#: isolated atom is E_1 exactly (SOAP-BPNN: the SOAP vector of a lone atom is
-#: zero and the network has no bias but the layer norm's; MACE: the residual
-#: first interaction adds a constant per species)
-E1_SETTINGS: dict[str, tuple[tuple[str, ...], Any]] = {
-    "soap_bpnn": (("bpnn", "layernorm"), False),
-    "experimental.mace": (("interaction_first",), "RealAgnosticInteractionBlock"),
-}
-
 #: batches of isolated atoms per epoch when an architecture learns E_1 from data
 ISOLATED_ATOM_BATCHES = 20
-
-#: architectures that learn E_1 from the isolated-atom set and whose composition
-#: baseline is then shifted by the residual (``mbe.fix_e1``, :mod:`.e1_calibration`)
-CALIBRATED_ARCHITECTURES = tuple(a for a in BASELINE_ARCHITECTURES if a not in E1_SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -263,9 +247,15 @@ def train(
         logging.info(f"mtt-mbe: metatrain trained in {time.perf_counter() - start:.1f} s")
         baseline = _calibrated_baseline(prepared)
         if baseline:
-            from .e1_calibration import CALIBRATION_FILE, calibrate_e1
+            from ..compute.e1_calibration import CALIBRATION_FILE, calibrate_e1
 
-            calibrate_e1(paths.model, paths.extensions, paths.data / CALIBRATION_FILE, baseline)
+            calibrate_e1(
+                paths.model,
+                paths.extensions,
+                paths.data / CALIBRATION_FILE,
+                baseline,
+                ARCHITECTURES[prepared.options["architecture"]["name"]],
+            )
         return run_analysis(prepared, paths)
 
 
@@ -344,7 +334,7 @@ def _derived_options(options, train_spec, train_file, paths, data, mbe, source) 
         _remove_one_body_term(architecture, mbe, source)
     if (
         mbe.e1_baseline
-        and architecture.get("name") in BASELINE_ARCHITECTURES
+        and declared(architecture.get("name"))
         and "energy" not in (training.get("atomic_baseline") or {})
     ):
         species = sorted({int(z) for frames in files.values() for a in frames for z in a.numbers})
@@ -363,7 +353,8 @@ def _derived_options(options, train_spec, train_file, paths, data, mbe, source) 
 
 
 def _remove_one_body_term(architecture: dict, mbe: MBEOptions, source: str) -> None:
-    """Set the model setting of :data:`E1_SETTINGS` (``mbe.fix_e1``), with a
+    """Set the model setting that removes the network's own one-body term
+    (``Architecture.one_body_setting``, for ``mbe.fix_e1``), with a
     warning when the options set it otherwise (metatrain's default hypers, as
     often copied into options files, do)."""
     if not mbe.e1_baseline:
@@ -371,10 +362,10 @@ def _remove_one_body_term(architecture: dict, mbe: MBEOptions, source: str) -> N
             f"{source}: mbe.fix_e1: needs mbe.e1_baseline (the E_1 the model is fixed to); "
             "set fix_e1: false to let the model find its own"
         )
-    setting = E1_SETTINGS.get(architecture.get("name", ""))
-    if setting is None:
+    known = declared(architecture.get("name"))
+    if known is None or known.one_body_setting is None:
         return
-    keys, value = setting
+    keys, value = known.one_body_setting
     model = architecture.setdefault("model", {})
     *parents, last = keys
     for key in parents:
@@ -391,9 +382,11 @@ def _remove_one_body_term(architecture: dict, mbe: MBEOptions, source: str) -> N
 def _calibrated_baseline(prepared: PreparedRun) -> dict[str, float]:
     """The E_1 (eV by symbol) that ``fix_e1`` calibrates the trained model to
     (its ``atomic_baseline`` for the energy), for the architectures of
-    :data:`CALIBRATED_ARCHITECTURES`; empty when there is nothing to calibrate."""
+    architectures calibrated after training (``Architecture.calibrated``);
+    empty when there is nothing to calibrate."""
     architecture = prepared.options.get("architecture", {})
-    if not prepared.mbe.fix_e1 or architecture.get("name") not in CALIBRATED_ARCHITECTURES:
+    known = declared(architecture.get("name"))
+    if not prepared.mbe.fix_e1 or known is None or not known.calibrated:
         return {}
     baselines = architecture.get("training", {}).get("atomic_baseline")
     baseline = baselines.get("energy") if isinstance(baselines, dict) else None
@@ -409,7 +402,8 @@ def _isolated_atom_copies(options: dict, mbe: MBEOptions) -> int:
     if mbe.isolated_atom_copies is not None:
         return mbe.isolated_atom_copies
     architecture = options.get("architecture") or {}
-    if not mbe.fix_e1 or architecture.get("name") in E1_SETTINGS:
+    known = declared(architecture.get("name"))
+    if not mbe.fix_e1 or known is None or not known.calibrated:
         return 0
     batch_size = int((architecture.get("training") or {}).get("batch_size") or 16)
     return ISOLATED_ATOM_BATCHES * batch_size

@@ -105,7 +105,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--subcluster-batch-size",
         type=at_least(1, "a number of sub-clusters"),
-        default=Constant("compute.evaluator", "DEFAULT_BATCH_SIZE"),
+        default=Constant("compute.evaluator", "DEFAULT_SUBCLUSTER_BATCH_SIZE"),
         help="largest number of sub-clusters per model call",
     )
     parser.add_argument(
@@ -128,7 +128,7 @@ def settings_from(args: argparse.Namespace) -> AnalysisSettings:
         max_order=args.max_order,
         cutoff=args.cutoff,
         group_by=args.group_by,
-        batch_size=args.subcluster_batch_size,
+        subcluster_batch_size=args.subcluster_batch_size,
         batch_layout=args.batch_layout,
     )
     return analysis_settings(

@@ -41,6 +41,7 @@ __all__ = [
     "scheduler",
     "set_aside",
     "structures_file",
+    "subcluster_calls",
 ]
 
 
@@ -115,6 +116,22 @@ def at_least(minimum: int, what: str):
         return value
 
     return parse
+
+
+def subcluster_calls(text: str) -> int:
+    """An argument type: sub-clusters per call of an exported model's inner
+    model, as ``export_mbe_model(batch_size=...)`` takes it: ``auto`` (-1),
+    ``all`` (0, one call) or a number >= 1."""
+    named = {"auto": -1, "all": 0}
+    if text in named:
+        return named[text]
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not auto, all or an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a number of sub-clusters (>= 1)")
+    return value
 
 
 def cutoffs(text: str) -> str:

@@ -40,7 +40,7 @@ _FLAGS = {
     "parents": "parents",
     "training_set": "training",
     "output": "mbe_output",
-    "batch_size": "subcluster_batch_size",
+    "subcluster_batch_size": "subcluster_batch_size",
     "batch_layout": "batch_layout",
 }
 
@@ -66,7 +66,7 @@ def add_parser(subparsers) -> None:
         "--batch-size",
         type=at_least(1, "a batch size"),
         default=1,
-        help="mtt eval batch size",
+        help="structures per batch of `mtt eval` (its -b)",
     )
     parser.add_argument(
         "--check-consistency",

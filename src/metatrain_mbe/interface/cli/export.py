@@ -12,6 +12,7 @@ from .arguments import (
     cutoffs,
     model_file,
     positive_float,
+    subcluster_calls,
 )
 
 
@@ -88,15 +89,17 @@ def add_parser(subparsers) -> None:
         help="with --bodies molecules: factor on the covalent radii of the bonding rule "
         "(as `mtt-mbe fragments --mult`)",
     )
-    parser.add_argument(
-        "--batch-size",
-        type=at_least(-1, "a number of sub-clusters"),
-        default=-1,
-        metavar="B",
-        help="sub-clusters per call of the inner model: 0 all in one call, -1 (default) 64 "
-        "on a CPU (several times faster there for hundreds of sub-clusters) and all in one "
-        "call on a GPU",
+    batch = parser.add_argument(
+        "--subcluster-batch-size",
+        type=subcluster_calls,
+        default="auto",
+        metavar="N",
+        help="sub-clusters per call of the inner model: N, `all` (one call) or `auto` "
+        "(default: calls of %(cpu)s on a CPU, several times faster there for hundreds of "
+        "sub-clusters, one call on a GPU)",
     )
+    # argparse fills %(cpu)s from the action's attributes, only when it shows the help
+    vars(batch)["cpu"] = Constant("compute.subcluster_evaluator", "EXPORT_CPU_BATCH_SIZE")
     parser.set_defaults(func=run)
 
 
@@ -119,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         max_atoms=args.max_atoms,
         bodies=args.bodies,
         mult=args.mult,
-        batch_size=args.batch_size,
+        batch_size=args.subcluster_batch_size,
         cutoff=args.cutoff,
     )
     print(f"wrote {args.output} (extensions in the 'extensions' folder beside it)")

@@ -4,10 +4,11 @@ import metatomic.torch  # noqa: F401  (the classes a checkpoint holds)
 import pytest
 import torch
 
+from metatrain_mbe.compute.architectures import ARCHITECTURES
+from metatrain_mbe.compute.e1_calibration import calibrate_e1, isolated_atom_energies
 from metatrain_mbe.compute.evaluator import ModelEvaluator
 from metatrain_mbe.errors import MBEInputError
 from metatrain_mbe.expansion import SubsetPlan
-from metatrain_mbe.interface.e1_calibration import calibrate_e1, isolated_atom_energies
 
 from ..conftest import hydrogen_cluster
 from ..models import tiny_model
@@ -38,7 +39,9 @@ def test_calibration_makes_e1_exact_and_shifts_every_atom_by_the_residual(pet_ch
     before = _energy(pet_checkpoint, cluster)
     record = pet_checkpoint.parent / "data" / "e1_calibration.json"
 
-    result = calibrate_e1(pet_checkpoint, extensions, record, {"H": E1_REFERENCE})
+    result = calibrate_e1(
+        pet_checkpoint, extensions, record, {"H": E1_REFERENCE}, ARCHITECTURES["pet"]
+    )
 
     shift = E1_REFERENCE - trained
     assert abs(shift) > 1.0  # a random network's E_1 is far from -13.6 eV
@@ -72,5 +75,6 @@ def test_a_checkpoint_without_a_composition_baseline_is_refused(pet_checkpoint):
             pet_checkpoint.parent / "extensions",
             pet_checkpoint.parent / "e1.json",
             {"H": E1_REFERENCE},
+            ARCHITECTURES["pet"],
         )
     assert not (pet_checkpoint.parent / "e1.json").exists()

@@ -30,6 +30,7 @@ import torch
 from ..data.io import atomic_path
 from ..errors import MBEInputError
 from ..expansion import SubsetPlan
+from .architectures import Architecture
 
 __all__ = ["CALIBRATION_FILE", "CALIBRATION_TOLERANCE", "calibrate_e1", "isolated_atom_energies"]
 
@@ -40,15 +41,12 @@ CALIBRATION_FILE = "e1_calibration.json"
 #: round E_1 of about 10 eV to 1e-6 eV), far below the 10 meV the report warns at
 CALIBRATION_TOLERANCE = 1e-5
 
-#: the composition weights of the energy in a metatrain checkpoint's state dicts
-_BUFFER_SUFFIX = "energy_composition_buffer"
-
 
 def isolated_atom_energies(
     model: str | Path, symbols: list[str], extensions: str | Path | None = None
 ) -> dict[str, float]:
     """The energy (eV) an exported model predicts for each isolated atom."""
-    from ..compute.evaluator import ModelEvaluator
+    from .evaluator import ModelEvaluator
 
     evaluator = ModelEvaluator(model, extensions, strategy="systems")
     atoms = [ase.Atoms(symbol, positions=[[0.0, 0.0, 0.0]]) for symbol in symbols]
@@ -57,7 +55,11 @@ def isolated_atom_energies(
 
 
 def calibrate_e1(
-    model: Path, extensions: Path, record: Path, reference: dict[str, float]
+    model: Path,
+    extensions: Path,
+    record: Path,
+    reference: dict[str, float],
+    architecture: Architecture,
 ) -> dict[str, dict[str, float]]:
     """Shift the composition baseline of a trained metatrain model so that its
     isolated-atom energies equal ``reference``; rewrite its checkpoint and
@@ -68,12 +70,13 @@ def calibrate_e1(
     :param extensions: directory of compiled extensions of the export.
     :param record: where the calibration is recorded (JSON).
     :param reference: reference E_1 (eV) by symbol of every species of the model.
+    :param architecture: the model's architecture (where its composition
+        weights are in the checkpoint).
     :return: per symbol ``{"reference", "trained", "shift"}`` in eV.
     """
     import metatensor.torch as mts
     import metatomic.torch  # noqa: F401  (registers the classes a checkpoint holds)
-    from metatrain.cli.export import _has_extensions  # how `mtt train` decides it
-    from metatrain.utils.io import load_model
+    from metatrain.cli.export import export_model
 
     symbols = sorted(reference)
     trained = isolated_atom_energies(model, symbols, extensions)
@@ -85,7 +88,7 @@ def calibrate_e1(
         state = checkpoint.get(name)
         if state is None:
             continue
-        keys = [key for key in state if key.endswith(_BUFFER_SUFFIX)]
+        keys = [key for key in state if key.endswith(architecture.composition_buffer)]
         if len(keys) != 1:
             raise MBEInputError(
                 f"{checkpoint_path}: {name}: no single composition baseline for the energy "
@@ -95,9 +98,8 @@ def calibrate_e1(
     # the checkpoint is replaced only once the model exported from it is in place
     with atomic_path(checkpoint_path) as checkpoint_tmp:
         torch.save(checkpoint, checkpoint_tmp)
-        exported = load_model(checkpoint_tmp).export()
-        with atomic_path(model) as tmp:
-            exported.save(tmp, collect_extensions=str(extensions) if _has_extensions() else None)
+        with atomic_path(model) as tmp:  # as `mtt export` does, extensions included
+            export_model(checkpoint_tmp, tmp, extensions=str(extensions))
     calibrated = isolated_atom_energies(model, symbols, extensions)
     for symbol in symbols:
         left = calibrated[symbol] - reference[symbol]

@@ -5,6 +5,8 @@ label keys, and the same specification reading other files.
 >>> spec = {"systems": "parents.xyz", "targets": {"energy": {"unit": "eV"}}}
 >>> rewrite_paths(spec, lambda path: "out/" + path)["systems"], label_keys(spec)
 ('out/parents.xyz', ('energy', 'forces'))
+>>> file_fields({"training_set": [{"systems": {"read_from": "a.xyz"}}]})
+[('training_set[0].systems.read_from', 'a.xyz')]
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..data.io import ENERGY_KEY, FORCES_KEY
 from ..errors import MBEInputError
-from .io import ENERGY_KEY, FORCES_KEY
 
-__all__ = ["PATH_KEYS", "label_keys", "replacing", "rewrite_paths", "single_set"]
+__all__ = ["PATH_KEYS", "file_fields", "label_keys", "replacing", "rewrite_paths", "single_set"]
 
 #: keys of metatrain set specifications whose string value is a file name
 PATH_KEYS = ("read_from", "systems")
@@ -51,19 +53,37 @@ def label_keys(spec: Any) -> tuple[str, str]:
 
 def rewrite_paths(spec: Any, rewrite: Callable[[str], str]) -> Any:
     """``spec`` (options or a set specification, as plain data) with every file
-    name replaced by ``rewrite(name)``: the string values of :data:`PATH_KEYS`,
-    and ``spec`` itself when it is a string."""
+    name replaced by ``rewrite(name)`` (the file names of :func:`file_fields`)."""
+    return _map_files(spec, lambda field, path: rewrite(path), "")
+
+
+def file_fields(spec: Any, field: str = "") -> list[tuple[str, str]]:
+    """(field, file name) of every file name of ``spec``: the string values of
+    :data:`PATH_KEYS` at any depth, strings in lists, and ``spec`` itself when
+    it is a string; ``field`` as ``training_set[0].systems.read_from``."""
+    found: list[tuple[str, str]] = []
+
+    def record(name: str, path: str) -> str:
+        found.append((name, path))
+        return path
+
+    _map_files(spec, record, field)
+    return found
+
+
+def _map_files(spec: Any, rewrite: Callable[[str, str], str], field: str) -> Any:
+    """``spec`` with each file name replaced by ``rewrite(field, name)``."""
     if isinstance(spec, str):
-        return rewrite(spec)
+        return rewrite(field, spec)
     if isinstance(spec, dict):
         return {
             key: value
             if isinstance(value, str) and key not in PATH_KEYS
-            else rewrite_paths(value, rewrite)
+            else _map_files(value, rewrite, f"{field}.{key}" if field else str(key))
             for key, value in spec.items()
         }
     if isinstance(spec, list):
-        return [rewrite_paths(value, rewrite) for value in spec]
+        return [_map_files(value, rewrite, f"{field}[{k}]") for k, value in enumerate(spec)]
     return spec
 
 
