@@ -4,6 +4,10 @@
 #   bash data/hydrogen/make.sh status        # what is done so far
 #   bash data/hydrogen/make.sh relabel       # relabel the store's fallback labels
 #                                            # with the current strategies (below)
+#   bash data/hydrogen/make.sh restricted [WORKERS]
+#                                            # relabel the complete sets, then the
+#                                            # parents, with --spin restricted into
+#                                            # restricted/ (below)
 # Resumable at two levels: every label is committed to labels.db (a local
 # store, not in git) as it is computed, and every complete sub-cluster set is
 # added to subclusters.xyz.gz as soon as its batch is labelled (rewritten
@@ -15,7 +19,9 @@ cd "$(dirname "$0")"
 if [[ "${1:-}" == status ]]; then exec python sets.py status; fi
 workers=${1:-1}
 export OMP_NUM_THREADS=1
-label="mtt-mbe label --workers $workers --grid-level 2 --store labels.db"
+# the shipped labels: UKS with one Fermi level (--spin unrestricted, see README.md)
+label="mtt-mbe label --workers $workers --grid-level 2 --spin unrestricted --store labels.db"
+sets_file=subclusters.xyz.gz
 N_PARENTS_NEW=300   # new parents per regime (ids 400.. low, 700.. high)
 N_SETS=50           # complete sets per regime (ids 0.. low, 200.. high)
 mkdir -p work
@@ -26,7 +32,7 @@ mkdir -p work
 # for the first 26 sets (README.md); the list is kept in work/fallbacks-old.txt
 # with the old labels in work/fallbacks-old.xyz; a killed run resumes.
 if [[ "${1:-}" == relabel ]]; then
-    label="mtt-mbe label --workers 1 --grid-level 2 --store labels.db"
+    label="mtt-mbe label --workers 1 --grid-level 2 --spin unrestricted --store labels.db"
     [[ -e labels.db ]] || { echo "relabel: needs the store labels.db" >&2; exit 1; }
     shipped=(subclusters.xyz.gz parents.xyz.gz)
     if [[ ! -e work/fallbacks-old.xyz ]]; then
@@ -79,16 +85,42 @@ fi
 #    --retry-failed: structures that failed before get the current strategies.
 batch() {  # IDS: label the sets of these parents, add the complete ones
     local ids=$1 name=work/sets-${1//[,:]/-}
-    if python sets.py done subclusters.xyz.gz "$ids"; then return; fi
+    if python sets.py done "$sets_file" "$ids"; then return; fi
     local start=$SECONDS
     # --overwrite: a killed run's scratch files are made again (labels come from the store)
     mtt-mbe subclusters parents.xyz.gz --ids "$ids" --orders 2:7 --with-parents \
         -o "$name-to-label.xyz" --overwrite
     $label "$name-to-label.xyz" -o "$name.xyz" --retry-failed --overwrite || (($? == 3))
-    python sets.py merge "$name.xyz" subclusters.xyz.gz
+    python sets.py merge "$name.xyz" "$sets_file"
     rm -f "$name-to-label.xyz"
     echo "batch $ids: $((SECONDS - start)) s ($(date -u +%FT%TZ))"
 }
+
+# restricted: the shipped data relabelled with --spin restricted (one spin
+# branch for every structure, as the paper's FHI-aims runs) into restricted/:
+# first the complete sets, one low- and one high-density parent per batch in
+# the order of the shipped sets, each committed to restricted/subclusters.xyz.gz
+# as soon as it is labelled, then the parents (restricted/parents.xyz.gz, in
+# chunks of 100). Resumable like the rest (store labels-restricted.db).
+if [[ "${1:-}" == restricted ]]; then
+    workers=${2:-1}
+    label="mtt-mbe label --workers $workers --grid-level 2 --spin restricted --store labels-restricted.db"
+    sets_file=restricted/subclusters.xyz.gz
+    mkdir -p restricted
+    for ((i = 0; i < N_SETS; i++)); do
+        batch "$i,$((200 + i))"
+    done
+    python sets.py spin restricted/subclusters.xyz.gz subclusters.xyz.gz
+    for ((start = 0; start < 1000; start += 100)); do
+        chunk=work/restricted-parents-$start
+        if [[ -e $chunk.xyz ]]; then continue; fi
+        python sets.py pick parents.xyz.gz "$chunk-to-label.xyz" "$start:$((start + 99))"
+        $label "$chunk-to-label.xyz" -o "$chunk.xyz" --retry-failed --overwrite || (($? == 3))
+        python sets.py concat restricted/parents.xyz.gz work/restricted-parents-*.xyz
+    done
+    exit 0
+fi
+
 batch 0:11,200:211   # the first 24 sets
 for ((i = 12; i < N_SETS; i++)); do
     batch "$i,$((200 + i))"

@@ -16,6 +16,11 @@
                                               labels.db (to label them again)
   python sets.py compare OLD.xyz              OLD's energies against labels.db's
                                               (strategy, new - old), per structure
+  python sets.py pick IN OUT IDS              the parents of IN with these ids
+                                              (e.g. 0:99) to OUT
+  python sets.py spin NEW OLD                 NEW's labels against OLD's (same
+                                              structures: mbe_parent, mbe_atoms),
+                                              per number of atoms
 A set is complete when its parent (8 atoms, mbe_parent) and all its
 sub-clusters m = 2..7 (246) are labelled. OUT is rewritten atomically (a
 temporary file, then a rename), so it can be committed while a run goes on.
@@ -182,6 +187,46 @@ def compare(path):
         )
 
 
+def _ids(text):
+    """The ids of ``0:11,200`` (ranges inclusive)."""
+    ids = []
+    for part in text.split(","):
+        first, _, last = part.partition(":")
+        ids += range(int(first), int(last or first) + 1)
+    return ids
+
+
+def pick(path, out, ids):
+    """Write the parents of ``path`` whose ids are in ``ids`` to ``out``."""
+    wanted = set(_ids(ids))
+    frames = [
+        a for a in read(path) if "mbe_atoms" not in a.info and a.info.get("mbe_parent") in wanted
+    ]
+    write_structures(out, frames)
+    print(f"{out}: {len(frames)} parents")
+
+
+def spin(new, old):
+    """How the labels of ``new`` differ from those of ``old`` for the same
+    structures, per number of atoms (the isolated atom, sub-clusters, parents)."""
+
+    def key(atoms):
+        return (atoms.info.get("mbe_parent"), tuple(atoms.info.get("mbe_atoms", ())), len(atoms))
+
+    before = {key(a): a.get_potential_energy() for a in read(old)}
+    changes = defaultdict(list)
+    for atoms in read(new):
+        if key(atoms) in before:
+            changes[len(atoms)].append(atoms.get_potential_energy() - before[key(atoms)])
+    print("atoms  structures  changed > 1 meV  new - old: min / mean / max (eV)")
+    for n, delta in sorted(changes.items()):
+        delta = np.array(delta)
+        print(
+            f"{n}  {len(delta)}  {(np.abs(delta) > 1e-3).sum()}  "
+            f"{delta.min():+.4f} / {delta.mean():+.4f} / {delta.max():+.4f}"
+        )
+
+
 def table(report):
     """Print the README's table of Ṽ^(m) and |dṼ^(m)/dr| per regime."""
     import json
@@ -211,11 +256,7 @@ if __name__ == "__main__":
         merge(*args)
     elif command == "done":
         have, _ = complete_sets(read(args[0]))
-        ids = []
-        for part in args[1].split(","):
-            first, _, last = part.partition(":")
-            ids += range(int(first), int(last or first) + 1)
-        sys.exit(0 if all(i in have for i in ids) else 1)
+        sys.exit(0 if all(i in have for i in _ids(args[1])) else 1)
     elif command == "concat":
         frames = [a for path in args[1:] for a in read(path)]
         if not frames:
@@ -232,5 +273,9 @@ if __name__ == "__main__":
         forget(*args)
     elif command == "compare":
         compare(*args)
+    elif command == "pick":
+        pick(*args)
+    elif command == "spin":
+        spin(*args)
     else:
         sys.exit(__doc__)

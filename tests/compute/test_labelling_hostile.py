@@ -21,12 +21,12 @@ def pair(distance=0.8):
 
 def test_an_unknown_pyscf_keyword_is_refused_with_the_accepted_ones():
     with pytest.raises(MBEInputError) as error:
-        check_calculator("pyscf", {"fix_spn": True})
+        check_calculator("pyscf", {"spin_treatmnt": "fixed"})
     assert str(error.value) == (
-        "--calc-kwargs: pyscf does not accept fix_spn (accepted: basis, charge, conv_tol, "
-        "fix_spin, grid_level, max_cycle, smearing, spin, xc)"
+        "--calc-kwargs: pyscf does not accept spin_treatmnt (accepted: basis, charge, "
+        "conv_tol, grid_level, max_cycle, smearing, spin, spin_treatment, xc)"
     )
-    check_calculator("pyscf", {"fix_spin": True, "xc": "pbe"})
+    check_calculator("pyscf", {"spin_treatment": "fixed", "xc": "pbe"})
 
 
 def test_a_keyword_outside_the_declared_parameters_is_warned_about():

@@ -119,3 +119,22 @@ def test_order_one_subclusters_serve_as_isolated_atoms(lj_dataset):
     reference, _ = collect_sets(lj_dataset, resolve_e1(lj_dataset))
     for s, r in zip(sets, reference):
         assert torch.allclose(s.terms().v, r.terms().v)
+
+
+def test_labels_of_two_levels_of_theory_are_refused_in_one_expansion(lj_dataset):
+    theory = "pyscf;basis=cc-pvdz;spin_treatment={};xc=pbe"
+    frames = [a.copy() for a in lj_dataset]
+    for atoms, original in zip(frames, lj_dataset):
+        atoms.calc = original.calc
+        atoms.info["mbe_theory"] = theory.format("restricted")
+    assert len(collect_sets(frames, resolve_e1(frames))[0]) == 3
+    frames[4].info["mbe_theory"] = theory.format("unrestricted")
+    with pytest.raises(MBEInputError) as error:
+        collect_sets(frames, resolve_e1(frames))
+    message = str(error.value)
+    assert "mbe_atoms=[0 1]): field 'mbe_theory' spin_treatment=unrestricted differs " in message
+    assert "differs from the spin_treatment=restricted of " in message
+    assert "\n" not in message
+    del frames[4].info["mbe_theory"]  # unknown is a level of its own
+    with pytest.raises(MBEInputError, match="field 'mbe_theory' missing differs from the pyscf"):
+        collect_sets(frames, resolve_e1(frames))

@@ -5,17 +5,51 @@ the runs of a study): in this process, in a pool of local workers, or on the
 workers of a Dask distributed scheduler. A progress bar (tqdm) counts finished
 tasks.
 
+Children never outlive this process, even killed with ``kill -9`` (no Python
+cleanup then): :func:`die_with_parent` asks Linux to kill a local worker
+process, or a subprocess started with it as ``preexec_fn``, as soon as its
+parent ends (``PR_SET_PDEATHSIG``; not on macOS, where there is no such call).
+
 >>> sorted(map_tasks(abs, [-2, 1, -3], workers=2, threads=True, progress=False))
 [1, 2, 3]
 """
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
 from collections.abc import Callable, Generator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from typing import Any
 
-__all__ = ["map_tasks"]
+__all__ = ["die_with_parent", "map_tasks"]
+
+#: Linux's ``prctl`` (None elsewhere), looked up before any fork: a child
+#: started by a threaded process must not load anything before ``exec``
+_PRCTL = ctypes.CDLL(None).prctl if sys.platform == "linux" else None
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """Have this process killed (SIGKILL) when its parent ends; nothing where
+    there is no ``prctl`` (macOS).
+
+    Call it in the child: a pool's ``initializer``, or ``preexec_fn`` of a
+    subprocess (the setting survives ``exec``). Linux sends the signal when the
+    *thread* that forked the child ends, so fork from a thread that lives as
+    long as the child: the main thread, or one that waits for the child.
+
+    :param parent: the process id of the parent, when known: a child whose
+        parent ended before this call (between the fork and now) ends at once.
+    """
+    if _PRCTL is None:
+        return
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
 def map_tasks(
@@ -75,11 +109,19 @@ def _results(
         return
     if initializer is not None and not threads:
         initializer()
-    pool_type = ThreadPoolExecutor if threads else ProcessPoolExecutor
-    pool = pool_type(max_workers=workers)
+    pool = ThreadPoolExecutor(workers) if threads else _process_pool(workers)
     try:
         futures = [pool.submit(function, task) for task in tasks]
         for future in as_completed(futures):
             yield future.result()
     finally:  # also when the consumer stops early: drop the tasks not started
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _process_pool(workers: int) -> ProcessPoolExecutor:
+    """Local worker processes that end with this one (:func:`die_with_parent`):
+    started by this thread, or by a fork server, which ends with this process."""
+    served = multiprocessing.get_start_method() == "forkserver"
+    return ProcessPoolExecutor(
+        workers, initializer=die_with_parent, initargs=(None if served else os.getpid(),)
+    )

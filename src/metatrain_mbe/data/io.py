@@ -44,6 +44,8 @@ __all__ = [
     "ORDER_KEY",
     "PARENT_KEY",
     "SOURCE_KEY",
+    "STRATEGY_KEY",
+    "THEORY_KEY",
     "MIN_DISTANCE",
     "atomic_path",
     "check_positions",
@@ -78,8 +80,23 @@ FORCES_KEY = "forces"
 #: duplicated atom, a corrupted file) are refused when a file is read
 MIN_DISTANCE = 0.1
 
+#: info key of a label's level of theory (``mtt-mbe label``: the calculator and
+#: every setting, e.g. ``pyscf;basis=cc-pvdz;...;spin_treatment=restricted;xc=pbe``)
+THEORY_KEY = "mbe_theory"
+#: info key of the solver strategy that converged a label (PySCF)
+STRATEGY_KEY = "mbe_strategy"
+
 #: info keys that describe labels or MBE bookkeeping, not the structure
-LABEL_KEYS = (ENERGY_KEY, "free_energy", "stress", PARENT_KEY, ATOMS_KEY, ORDER_KEY)
+LABEL_KEYS = (
+    ENERGY_KEY,
+    "free_energy",
+    "stress",
+    PARENT_KEY,
+    ATOMS_KEY,
+    ORDER_KEY,
+    THEORY_KEY,
+    STRATEGY_KEY,
+)
 
 
 #: readers of the whole content of compressed files, by suffix

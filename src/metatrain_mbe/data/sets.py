@@ -7,6 +7,10 @@ parent's atom indexing. The one-body terms are the labelled single bodies: the
 isolated-atom energies E_1 when atoms are the bodies (looked up by species
 unless the file labels the parent's single atoms), each fragment's own label
 in its parent geometry when the parent declares fragments (``mbe_fragment``).
+
+Every labelled structure of an expansion must come from one level of theory:
+:func:`check_one_theory` compares their ``mbe_theory`` fields (written by
+``mtt-mbe label``; a structure without one counts as a level of its own).
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ from .io import (
     FORCES_KEY,
     FRAGMENT_KEY,
     PARENT_KEY,
+    THEORY_KEY,
     describe,
     fragments_of,
+    get_energy,
     get_forces,
     is_parent,
     is_subcluster,
@@ -40,9 +46,10 @@ from .subclusters import assign_parent_ids, check_cluster, parent_plan
 
 __all__ = [
     "SubclusterSet",
-    "check_e1",
     "body_indices",
+    "check_e1",
     "check_geometry",
+    "check_one_theory",
     "collect_sets",
     "parse_e1",
     "resolve_e1",
@@ -146,6 +153,38 @@ def resolve_e1(
     return e1
 
 
+def check_one_theory(frames: list[ase.Atoms], energy_key: str = ENERGY_KEY) -> None:
+    """Refuse labelled structures (those with an energy) of different levels
+    of theory: a different ``mbe_theory`` field, or one with the field and
+    one without.
+
+    :raises MBEInputError: naming both structures and the settings that differ.
+    """
+    first: ase.Atoms | None = None
+    for atoms in frames:
+        if get_energy(atoms, energy_key) is None:
+            continue
+        if first is None:
+            first = atoms
+        elif atoms.info.get(THEORY_KEY) != first.info.get(THEORY_KEY):
+            raise MBEInputError(
+                f"{describe(atoms)}: field '{THEORY_KEY}' "
+                f"{_theory_difference(atoms.info.get(THEORY_KEY), first.info.get(THEORY_KEY))} "
+                f"of {describe(first)}: every labelled structure of an expansion must be "
+                "labelled at one level of theory (label them with one `mtt-mbe label` setting)"
+            )
+
+
+def _theory_difference(theory: str | None, other: str | None) -> str:
+    """What differs between two ``mbe_theory`` values, as ``'a' (not 'b')``."""
+    if theory is None or other is None:
+        return f"{theory or 'missing'} differs from the {other or 'missing'}"
+    mine, theirs = theory.split(";"), other.split(";")
+    changed = [item for item in mine if item not in theirs]
+    before = [item for item in theirs if item not in mine]
+    return f"{','.join(changed) or theory} differs from the {','.join(before) or other}"
+
+
 def collect_sets(
     frames: list[ase.Atoms],
     e1: dict[str, float],
@@ -170,10 +209,12 @@ def collect_sets(
         not used.
     :return: the complete sets, and the parents that have no sub-cluster in
         ``frames`` at all (not analysable, e.g. plain training structures).
-    :raises MBEInputError: for periodic structures, sub-clusters without
+    :raises MBEInputError: for labels of several levels of theory
+        (:func:`check_one_theory`), periodic structures, sub-clusters without
         parent, mismatched species or positions, missing or NaN labels, missing
         E_1, or an incomplete set (naming the missing atom sets).
     """
+    check_one_theory(frames, energy_key)
     parents = [a for a in frames if is_parent(a)]
     for atoms in parents:
         if PARENT_KEY not in atoms.info:

@@ -19,7 +19,8 @@ Steps:
    parents and writes ``run.json`` last: a run with a ``run.json`` made from the
    same options is never trained again (resumable after ``kill -9``);
 3. :func:`run_study` runs them (``jobs`` at once, or on a Dask cluster) and
-   writes the study's outputs.
+   writes the study's outputs, holding ``DIR.running`` meanwhile: one study at a
+   time works on a folder, and a killed study's trainings end with it.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..analysis.study import aggregate, findings, run_record
 from ..compute.locks import holding
-from ..compute.tasks import die_with_parent
+from ..compute.tasks import die_with_parent, map_tasks
 from ..data.io import atomic_path, reading_once
 from ..data.shared_split import write_shared_split
 from ..errors import MBEInputError
@@ -391,8 +392,8 @@ def run_study(
 def _run_study(
     study: StudyOptions, output: Path, jobs: int, scheduler: str | None, source: str
 ) -> dict:
+    """:func:`run_study` once the folder is held."""
     from ..compute.architectures import family
-    from ..compute.tasks import map_tasks
     from .report.study import write_study_report
 
     start = time.perf_counter()

@@ -28,7 +28,14 @@ from ase.calculators.calculator import BaseCalculator, Calculator
 
 from ...errors import MBEInputError
 
-__all__ = ["calculator_class", "check_calculator", "compute_label", "make_calculator", "one_thread"]
+__all__ = [
+    "calculator_class",
+    "check_calculator",
+    "compute_label",
+    "full_settings",
+    "make_calculator",
+    "one_thread",
+]
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -87,6 +94,28 @@ def check_calculator(name: str, kwargs: dict) -> None:
             f"{name} ({', '.join(sorted(declared))}); passed on unchecked",
             stacklevel=2,
         )
+
+
+def full_settings(name: str, kwargs: dict) -> dict:
+    """``kwargs`` with the defaults of the calculator filled in: those its
+    constructor names (all of :class:`.PySCFCalculator`'s) and its
+    ``default_parameters``, without ase's own bookkeeping keywords (``label``,
+    ``directory``, ...). Two labels with the same full settings are at the
+    same level of theory.
+
+    >>> full_settings("pyscf", {"basis": "sto-3g"})["spin_treatment"]
+    'restricted'
+    """
+    cls = calculator_class(name)
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    named = {
+        p.name: p.default
+        for p in parameters
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty
+    }
+    declared = dict(getattr(cls, "default_parameters", None) or {})
+    settings = {**declared, **named, **kwargs}
+    return {k: v for k, v in settings.items() if k in kwargs or k not in _CALCULATOR_KEYWORDS}
 
 
 def make_calculator(name: str, kwargs: dict):

@@ -6,11 +6,20 @@ as it arrives, and returns the structures labelled with energies (eV) and forces
 (eV/Å), and those that failed with their error. It checks the calculator before
 touching the store, and holds the store's lock while it works (one run at a
 time per store, see :mod:`.store`).
+
+Each label records its level of theory in ``info["mbe_theory"]``
+(:func:`theory_text`: the calculator and every setting, defaults included,
+e.g. the functional, basis, smearing, spin treatment and charge of PySCF)
+and, for PySCF, the solver strategy that converged in ``info["mbe_strategy"]``.
+The store key holds the same settings, so labels of two levels of theory
+never mix, and an expansion refuses sub-clusters of different levels
+(:func:`metatrain_mbe.data.sets.collect_sets`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,13 +27,13 @@ import ase
 import numpy as np
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from ...data.io import describe
+from ...data.io import STRATEGY_KEY, THEORY_KEY, describe
 from ...errors import MBEInputError
 from ..tasks import map_tasks
-from .executor import check_calculator, compute_label, one_thread
+from .executor import check_calculator, compute_label, full_settings, one_thread
 from .store import LabelStore, calculator_description, structure_key
 
-__all__ = ["LabelOutcome", "label_structures"]
+__all__ = ["LabelOutcome", "label_structures", "theory_text"]
 
 
 @dataclass
@@ -32,7 +41,9 @@ class LabelOutcome:
     """The result of :func:`label_structures`.
 
     :param labelled: copies of the labelled input structures, in input order,
-        with a calculator holding ``energy`` (eV) and ``forces`` (eV/Å).
+        with a calculator holding ``energy`` (eV) and ``forces`` (eV/Å), and
+        ``info["mbe_theory"]`` (and ``info["mbe_strategy"]`` when the
+        calculator names one).
     :param failed: the structures that failed, with their error message.
     :param distinct: number of distinct structures of the input.
     :param computed: number of structures computed by this call.
@@ -76,7 +87,8 @@ def label_structures(
                 raise MBEInputError(
                     f"{describe(atoms)}: field 'pbc' is periodic; PySCF labels finite clusters"
                 )
-    description = calculator_description(calculator, kwargs)
+    settings = full_settings(calculator, kwargs)
+    description = calculator_description(calculator, settings)
     keys = [structure_key(atoms, description) for atoms in frames]
     with store.lock():
         stored = store.entries()
@@ -108,6 +120,7 @@ def label_structures(
                 store.put(key, todo[key], result)
 
     stored = store.entries()
+    theory = theory_text(calculator, settings)
     outcome = LabelOutcome(distinct=len(set(keys)), computed=len(tasks))
     for key, atoms in zip(keys, frames):
         entry = stored[key]
@@ -116,7 +129,24 @@ def label_structures(
             atoms.calc = SinglePointCalculator(
                 atoms, energy=entry["energy"], forces=entry["forces"]
             )
+            atoms.info[THEORY_KEY] = theory
+            if entry.get("strategy"):
+                atoms.info[STRATEGY_KEY] = entry["strategy"]
             outcome.labelled.append(atoms)
         else:
             outcome.failed.append((atoms, entry["error"]))
     return outcome
+
+
+def theory_text(calculator: str, settings: dict) -> str:
+    """The level of theory as one word: the calculator, then every setting
+    (sorted, JSON values for non-strings), separated by ``;``.
+
+    >>> theory_text("pyscf", {"xc": "pbe", "smearing": 0.025, "spin": None})
+    'pyscf;smearing=0.025;spin=null;xc=pbe'
+    """
+    values = [
+        f"{key}={value if isinstance(value, str) else json.dumps(value, default=str)}"
+        for key, value in sorted(settings.items())
+    ]
+    return ";".join([calculator, *values])

@@ -7,9 +7,10 @@ finds every result it had committed. Each result is committed as soon as it
 arrives.
 
 One labelling run at a time works on a store: :meth:`LabelStore.lock` holds
-the file ``STORE.running`` (the process id and host of the run; ase.db itself
-takes ``STORE.lock`` for each write) and refuses a second run while the first
-is alive; the file of a run that was killed (its process is gone) is taken over.
+the file ``STORE.running`` (:func:`~metatrain_mbe.compute.locks.holding`: the
+process id and host of the run; ase.db itself takes ``STORE.lock`` for each
+write) and refuses a second run while the first is alive; the file of a run
+that was killed (its process is gone) is taken over.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import socket
 from pathlib import Path
 
 import ase
@@ -27,6 +26,7 @@ import numpy as np
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from ...errors import MBEInputError
+from ..locks import holding
 
 __all__ = ["LabelStore", "calculator_description", "structure_key"]
 
@@ -78,7 +78,7 @@ class LabelStore:
 
     def entries(self) -> dict[str, dict]:
         """Every stored row, labelled (``status`` ``"ok"``) or failed:
-        ``{key: {"status", "energy", "forces", "error"}}`` (eV, eV/Å)."""
+        ``{key: {"status", "energy", "forces", "strategy", "error"}}`` (eV, eV/Å)."""
         if not self.path.exists():
             return {}
         rows = {}
@@ -88,6 +88,7 @@ class LabelStore:
             if row.status == "ok":
                 entry["energy"] = row.energy
                 entry["forces"] = row.forces
+                entry["strategy"] = row.get("strategy", "")
             rows[row.key[1:]] = entry
         return rows
 
@@ -111,55 +112,13 @@ class LabelStore:
         count = self.db.count() if self.path.exists() else 0
         return f"{self.path} ({count} structures)"
 
-    @contextlib.contextmanager
-    def lock(self):
-        """Hold the store's lock file while labelling (see the module doc).
+    def lock(self) -> contextlib.AbstractContextManager[Path]:
+        """Hold the store's lock file ``STORE.running`` while labelling (see
+        :func:`~metatrain_mbe.compute.locks.holding`).
 
         :raises MBEInputError: while another live run holds it.
         """
-        lock = self.path.with_name(f"{self.path.name}.running")
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        for attempt in range(2):
-            try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-                break
-            except FileExistsError:
-                if attempt or not _abandoned(lock):
-                    owner = _read(lock) or "unknown"
-                    raise MBEInputError(
-                        f"{self.path}: in use by another labelling run (process and host: "
-                        f"{owner}; lock file {lock}); wait for it to end, or delete the lock "
-                        "file if that run is gone"
-                    ) from None
-                lock.unlink(missing_ok=True)  # a killed run's: taken over
-        os.write(fd, f"{os.getpid()} {socket.gethostname()}".encode())
-        os.close(fd)
-        try:
-            yield self
-        finally:
-            lock.unlink(missing_ok=True)
-
-
-def _read(lock: Path) -> str:
-    """The content of a lock file ("" when it is gone)."""
-    try:
-        return lock.read_text().strip()
-    except FileNotFoundError:
-        return ""
-
-
-def _abandoned(lock: Path) -> bool:
-    """Whether ``lock`` names a process of this host that no longer runs."""
-    try:
-        pid, host = _read(lock).split()
-        if host != socket.gethostname():
-            return False
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except (OSError, ValueError):  # another host's, half-written, or alive but not ours
-        return False
-    return False
+        return holding(self.path, "labelling run")
 
 
 def calculator_description(name: str, kwargs: dict) -> str:

@@ -8,6 +8,7 @@ import sys
 
 from ...errors import MBEInputError
 from .arguments import (
+    Constant,
     add_output,
     at_least,
     non_negative_float,
@@ -38,7 +39,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--calculator",
         default="pyscf",
-        help="'pyscf' (UKS DFT) or an ase Calculator class as module:Class. Trusted "
+        help="'pyscf' (Kohn-Sham DFT) or an ase Calculator class as module:Class. Trusted "
         "input: the module is imported and the class built with --calc-kwargs",
     )
     parser.add_argument(
@@ -51,7 +52,20 @@ def add_parser(subparsers) -> None:
         "--smearing", type=non_negative_float, default=0.025, help="Gaussian smearing in eV"
     )
     pyscf.add_argument(
-        "--spin", type=at_least(0, "a spin 2S"), help="2S (default: lowest for the electron count)"
+        "--spin",
+        choices=Constant("compute.labelling.pyscf_calculator", "SPIN_TREATMENTS"),
+        default="restricted",
+        help="restricted: α = β density in every SCF (RKS), one spin branch for every "
+        "structure, as the paper's DFT; unrestricted: UKS, α and β smeared with one Fermi "
+        "level (2S not held: sub-clusters can land on spin-polarised branches); fixed: UKS "
+        "holding 2S with separate Fermi levels",
+    )
+    pyscf.add_argument(
+        "--unpaired",
+        type=at_least(0, "a number of unpaired electrons"),
+        metavar="2S",
+        help="2S, the unpaired electrons the SCF starts from (held with --spin fixed; "
+        "default: the lowest for the electron count)",
     )
     pyscf.add_argument(
         "--grid-level", type=int, choices=range(10), default=3, help="DFT grid level"
@@ -81,7 +95,8 @@ def _calculator(args: argparse.Namespace) -> tuple[str, dict]:
             "xc": args.xc,
             "basis": args.basis,
             "smearing": args.smearing,
-            "spin": args.spin,
+            "spin_treatment": args.spin,
+            "spin": args.unpaired,
             "grid_level": args.grid_level,
             **kwargs,
         }
