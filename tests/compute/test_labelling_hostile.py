@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import ase
+import ase.io
 import numpy as np
 import pytest
 
@@ -93,3 +94,18 @@ def test_the_lock_of_a_killed_run_is_taken_over(tmp_path):
     assert len(outcome.labelled) == 2 and not lock.exists()
     energies = [a.get_potential_energy() for a in outcome.labelled]
     assert np.all(np.isfinite(energies)) and energies[0] != energies[1]
+
+
+def test_an_unreachable_scheduler_is_bad_input(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("distributed")
+    from metatrain_mbe.compute import tasks
+    from metatrain_mbe.interface.cli import main
+
+    monkeypatch.setattr(tasks, "SCHEDULER_TIMEOUT", 1)
+    ase.io.write(tmp_path / "in.xyz", [pair()])
+    line = ["label", str(tmp_path / "in.xyz"), "-o", str(tmp_path / "out.xyz")]
+    line += ["--calculator", LJ, "--scheduler", "tcp://127.0.0.1:1"]
+    assert main(line) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert last.startswith("mtt-mbe label: error: --scheduler tcp://127.0.0.1:1: cannot connect")
+    assert not (tmp_path / "out.xyz").exists()

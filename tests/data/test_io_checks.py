@@ -17,7 +17,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from metatrain_mbe import MBEInputError
 from metatrain_mbe.data import read_structures, write_structures
 from metatrain_mbe.data.bulk import hydrogen_bulk
-from metatrain_mbe.data.io import MIN_DISTANCE, SOURCE_KEY
+from metatrain_mbe.data.io import MIN_DISTANCE, SOURCE_KEY, parent_id, subcluster_atoms
 
 from ..conftest import hydrogen_cluster
 
@@ -227,3 +227,70 @@ def test_written_files_are_read_back_by_ase(tmp_path):
         np.testing.assert_allclose(written.positions, atoms.positions, atol=1e-8)
         if atoms.calc is not None:
             assert written.calc.results["energy"] == atoms.calc.results["energy"]
+
+
+ID_RULE = "ids are ints within int64 or whole floats of magnitude below 2^53"
+
+
+def test_ids_are_read_exactly_or_refused(tmp_path):
+    pair = hydrogen_cluster(2)
+    pair.info.update(mbe_parent=2**63 - 1, mbe_atoms=np.array([0, 2**62 + 1]))
+    write_structures(tmp_path / "huge.xyz", [pair])
+    (atoms,) = read_structures(tmp_path / "huge.xyz")
+    assert parent_id(atoms) == 2**63 - 1 and subcluster_atoms(atoms) == [0, 2**62 + 1]
+    pair.info["mbe_parent"] = 10**23  # beyond int64: ase reads its digits as a float
+    write_structures(tmp_path / "past.xyz", [pair])
+    (atoms,) = read_structures(tmp_path / "past.xyz")
+    with pytest.raises(MBEInputError) as error:
+        parent_id(atoms)
+    assert str(error.value) == (
+        f"{tmp_path / 'past.xyz'}:frame 0 (mbe_parent=1e+23, mbe_atoms=[0 4611686018427387905]): "
+        f"field 'mbe_parent' is not an integer (got 1e+23); {ID_RULE}"
+    )
+
+
+@pytest.mark.parametrize(
+    "info, message",
+    [
+        (
+            {"mbe_parent": 1e23},
+            "(mbe_parent=1e+23): field 'mbe_parent' is not an integer (got 1e+23)",
+        ),
+        ({"mbe_parent": 2.5}, "(mbe_parent=2.5): field 'mbe_parent' is not an integer (got 2.5)"),
+        (
+            {"mbe_parent": np.nan},
+            "(mbe_parent=nan): field 'mbe_parent' is not an integer (got nan)",
+        ),
+        (
+            {"mbe_parent": 1, "mbe_atoms": np.array([0, 1e23])},
+            "(mbe_parent=1, mbe_atoms=[0 1e+23]): field 'mbe_atoms' is not a list of integers "
+            "(got 1e+23 at position 1)",
+        ),
+        (
+            {"mbe_parent": 1, "mbe_atoms": np.array([0, 2.5])},
+            "(mbe_parent=1, mbe_atoms=[0 2.5]): field 'mbe_atoms' is not a list of integers "
+            "(got 2.5 at position 1)",
+        ),
+        (
+            {"mbe_parent": 1, "mbe_atoms": np.array([0, np.nan])},
+            "(mbe_parent=1, mbe_atoms=[0 nan]): field 'mbe_atoms' is not a list of integers "
+            "(got nan at position 1)",
+        ),
+    ],
+)
+def test_ids_that_are_no_exact_integer_are_refused_in_one_line(tmp_path, info, message):
+    pair = hydrogen_cluster(2)
+    pair.info.update(info)
+    write_structures(tmp_path / "ids.xyz", [pair])
+    (atoms,) = read_structures(tmp_path / "ids.xyz")
+    with pytest.raises(MBEInputError) as error:
+        subcluster_atoms(atoms) if "mbe_atoms" in info else parent_id(atoms)
+    assert str(error.value) == f"{tmp_path / 'ids.xyz'}:frame 0 {message}; {ID_RULE}"
+
+
+def test_an_empty_frame_is_refused_where_it_is(tmp_path):
+    path = tmp_path / "gap.xyz"
+    path.write_text(f"{TWO}0\n{HEADER}\n{TWO}")
+    with pytest.raises(MBEInputError) as error:
+        read_structures(path)
+    assert str(error.value) == f"{path}:frame 1: no atoms"

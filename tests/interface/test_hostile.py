@@ -188,7 +188,7 @@ BAD = {
     "subclusters": [
         ("subclusters missing.xyz -o s.xyz", "missing.xyz: no such file"),
         ("subclusters garbage.xyz -o s.xyz", "garbage.xyz:line 1"),
-        ("subclusters parents.xyz -o parents.xyz", "parents.xyz: already exists"),
+        ("subclusters parents.xyz -o exists.xyz", "exists.xyz: already exists"),
         ("subclusters parents.xyz -o afile/s.xyz", "afile is a file, not a folder"),
         ("subclusters parents.xyz -o s.xyz --orders abc", "--orders"),
         ("subclusters parents.xyz -o s.xyz --orders 2:9", "--orders"),
@@ -205,7 +205,7 @@ BAD = {
         ("fragments empty.xyz -o f.xyz", "empty.xyz: empty"),
         ("fragments adir -o f.xyz", "adir: not a file"),
         ("fragments water.xyz -o exists.xyz", "exists.xyz: already exists; --overwrite"),
-        ("fragments water.xyz -o water.xyz", "water.xyz: already exists; --overwrite"),
+        ("fragments water.xyz -o exists.xyz", "exists.xyz: already exists; --overwrite"),
         ("fragments water.xyz -o afile/f.xyz", "afile is a file, not a folder"),
         ("fragments water.xyz -o adir", "adir: is a folder, expected a file"),
         ("fragments water.xyz", "the following arguments are required: -o/--output"),
@@ -295,7 +295,8 @@ BAD = {
             "argon.xyz",
             id="eval with a model for other species",
         ),
-        ("eval MODEL afile --extensions-dir afile/x --device mps:x", "'mps:x' is not a torch"),
+        ("eval MODEL afile --extensions-dir adir --device mps:x", "'mps:x' is not a torch"),
+        ("eval MODEL afile --extensions-dir afile/x", "afile/x: no such folder"),
     ],
     "export": [
         ("export missing.pt -o m.pt", "missing.pt: no such file"),
@@ -371,6 +372,42 @@ def test_label_good_input_in_a_fresh_process(workdir):
     )
     assert done.returncode == 0, done.stderr
     assert ase.io.read("l.xyz").get_potential_energy() != 0
+
+
+# an output that is an input is refused with or without --overwrite: the same
+# path, a symbolic or hard link to it, or an output folder that holds it
+KEPT = [
+    ("subclusters parents.xyz -o parents.xyz --overwrite", "parents.xyz: is the input parents"),
+    ("subclusters parents.xyz -o parents.xyz", "parents.xyz: is the input parents.xyz"),
+    ("subclusters parents.xyz -o link.xyz --overwrite", "link.xyz: is the input parents.xyz"),
+    ("subclusters parents.xyz -o hard.xyz --overwrite", "hard.xyz: is the input parents.xyz"),
+    (f"label h2.xyz -o h2.xyz --overwrite --calculator {LJ}", "h2.xyz: is the input h2.xyz"),
+    ("fragments water.xyz -o water.xyz --overwrite", "water.xyz: is the input water.xyz"),
+    ("sample bulk.xyz --protocol pairs --size 4 -n 3 -o bulk.xyz --overwrite", "bulk.xyz: is"),
+    (
+        "analyze inside/subclusters.xyz -o inside --overwrite",
+        "inside/subclusters.xyz: lies inside the output folder inside, which",
+    ),
+    ("analyze subclusters.xyz -o . --overwrite", "subclusters.xyz: lies inside the output"),
+    ("export MODEL -o MODEL --overwrite", ": is the input "),
+]
+
+
+@pytest.mark.parametrize("line, message", KEPT, ids=[line for line, _ in KEPT])
+def test_an_output_that_is_an_input_is_refused(workdir, capsys, tiny_models, line, message):
+    (workdir / "link.xyz").symlink_to("parents.xyz")
+    (workdir / "hard.xyz").hardlink_to("parents.xyz")
+    (workdir / "inside").mkdir()
+    shutil.copy(workdir / "subclusters.xyz", workdir / "inside")
+    if "MODEL" in line:
+        model = workdir / "model.pt"
+        shutil.copy(tiny_models["pet"], model)
+        line = line.replace("MODEL", str(model))
+    before = snapshot(workdir)
+    assert main(line.split()) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and message in error, error
+    assert snapshot(workdir) == before
 
 
 def test_overwrite_replaces_an_old_report_folder_whole(workdir, capsys):
@@ -515,4 +552,5 @@ def test_extensions_dir_is_an_alias_of_extensions(tmp_path, monkeypatch, argv):
     with zipfile.ZipFile("m.pt", "w") as archive:
         archive.writestr("model/data.pkl", b"")
     Path("m.xyz").write_text("1\n\nH 0 0 0\n")
+    Path("ext").mkdir()
     assert build_parser().parse_args([*argv, "--extensions-dir", "ext"]).extensions == "ext"

@@ -69,3 +69,61 @@ def test_the_study_documentation_holds_the_current_table():
 
     page = Path(__file__).parents[2] / "docs" / "study.md"
     assert options_table(StudyOptions) in page.read_text()
+
+
+def _study(**given):
+    return {"architectures": {"pet": "pet.yaml"}, **given}
+
+
+@pytest.mark.parametrize(
+    "model, section, message",
+    [
+        (None, {"proportion": True}, "o.yaml: mbe.proportion: Input should be a valid number"),
+        (None, {"proportion": "0.5"}, "o.yaml: mbe.proportion: Input should be a valid number"),
+        (None, {"seed": True}, "o.yaml: mbe.seed: Input should be a valid integer"),
+        (
+            None,
+            {"subcluster_weight": "2"},
+            "mbe.subcluster_weight: Input should be a valid integer",
+        ),
+        (None, {"isolated_atom_copies": True}, "mbe.isolated_atom_copies: Input should be a valid"),
+        (None, {"orders": [True, 3]}, "o.yaml: mbe.orders.0: Input should be a valid integer"),
+        (None, {"cutoff": True}, "o.yaml: mbe.cutoff: Value error, True is not a cutoff in Å"),
+        (None, {"e1": {"H": True}}, "o.yaml: mbe.e1: Value error, H=True is not an energy in eV"),
+        (None, {"analysis": {"max_order": "3"}}, "mbe.analysis.max_order: Input should be a valid"),
+        (None, {"analysis": {"parents": [True]}}, "mbe.analysis.parents.0: Input should be a"),
+        ("eval", {"max_atoms": True}, "o.yaml: mbe.max_atoms: Input should be a valid integer"),
+        ("eval", {"max_atoms": "12"}, "o.yaml: mbe.max_atoms: Input should be a valid integer"),
+        ("eval", {"subcluster_batch_size": True}, "mbe.subcluster_batch_size: Input should be"),
+        ("study", _study(proportions=["0.5"]), "o.yaml: proportions.0: Input should be a valid"),
+        ("study", _study(proportions=[True]), "o.yaml: proportions.0: Input should be a valid"),
+        ("study", _study(dataset_proportions=["1"]), "o.yaml: dataset_proportions.0: Input"),
+        ("study", _study(seeds=[True]), "o.yaml: seeds.0: Input should be a valid integer"),
+        ("study", _study(validation_set="0.1"), "o.yaml: validation_set: Input should be a valid"),
+        ("study", _study(test_set=True), "o.yaml: test_set: Input should be a valid number"),
+        ("study", _study(split_seed=True), "o.yaml: split_seed: Input should be a valid integer"),
+        ("study", _study(cutoff=True), "o.yaml: cutoff: Value error, True is not a cutoff in Å"),
+    ],
+)
+def test_bools_and_text_are_refused_by_number_options(model, section, message):
+    from metatrain_mbe.interface.options import EvalOptions
+    from metatrain_mbe.interface.study import StudyOptions
+
+    models = {None: (MBEOptions, "mbe"), "eval": (EvalOptions, "mbe"), "study": (StudyOptions, "")}
+    options_model, prefix = models[model]
+    with pytest.raises(MBEInputError) as error:
+        parse_options(section, "o.yaml", options_model, prefix)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_an_int_is_taken_for_a_float_but_no_float_for_an_int():
+    from metatrain_mbe.interface.study import StudyOptions
+
+    options = parse_options({"proportion": 1, "cutoff": 8, "analysis": {"max_order": 3}})
+    assert options.proportion == 1.0 and isinstance(options.proportion, float)
+    assert options.cutoff == "8.0" and options.analysis.max_order == 3
+    study = parse_options(_study(proportions=[0, 1], test_set=0.2), "s.yaml", StudyOptions, "")
+    assert study.proportions == [0.0, 1.0] and study.test_set == 0.2
+    with pytest.raises(MBEInputError, match="mbe.subcluster_weight: Input should be a valid int"):
+        parse_options({"subcluster_weight": 2.0}, "o.yaml")

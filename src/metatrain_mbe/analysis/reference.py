@@ -15,7 +15,7 @@ import ase
 import metatensor.torch as mts
 
 from ..data import SubclusterSet, collect_sets, resolve_e1
-from ..data.io import get_energy, source_file
+from ..data.io import get_energy, naming_path, source_file
 from ..data.tensormaps import mbe_energy_map, mbe_summary_map
 from ..errors import MBEInputError
 from ..expansion import BodyOrderTerms
@@ -105,10 +105,22 @@ def _labelled_totals(parents: dict[int, ase.Atoms], energy_key: str) -> dict[int
 
 
 def write_terms(directory: Path, terms: list[BodyOrderTerms]) -> None:
-    """Save ``mbe_energy.mts`` and ``mbe_summary.mts`` into ``directory``."""
+    """Save ``mbe_energy.mts`` and ``mbe_summary.mts`` into ``directory``.
+
+    Each map is serialised in memory and written by Python, so that a full
+    disk is an ``OSError`` naming the file (metatensor's own writer reports it
+    as a RuntimeError, after printing a fragment of its own to stderr).
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    mts.save(str(directory / "mbe_energy.mts"), mbe_energy_map(terms))
-    mts.save(str(directory / "mbe_summary.mts"), mbe_summary_map(terms))
+    for name, tensor in (
+        ("mbe_energy", mbe_energy_map(terms)),
+        ("mbe_summary", mbe_summary_map(terms)),
+    ):
+        path = directory / f"{name}.mts"
+        try:
+            path.write_bytes(mts.save_buffer(tensor).numpy().tobytes())
+        except OSError as error:
+            raise naming_path(error, path, "writing the expansion's terms") from error
 
 
 def write_report(path: Path, report: dict) -> None:

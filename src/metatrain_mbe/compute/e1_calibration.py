@@ -20,6 +20,7 @@ shift (all eV).
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from pathlib import Path
@@ -27,10 +28,11 @@ from pathlib import Path
 import ase
 import torch
 
-from ..data.io import atomic_path
+from ..data.io import atomic_path, naming_path
 from ..errors import MBEInputError
 from ..expansion import SubsetPlan
 from .architectures import Architecture
+from .export import saving_through_python
 
 __all__ = ["CALIBRATION_FILE", "CALIBRATION_TOLERANCE", "calibrate_e1", "isolated_atom_energies"]
 
@@ -95,11 +97,19 @@ def calibrate_e1(
                 f"(found {keys}); mbe.fix_e1 cannot calibrate E_1 of this architecture"
             )
         state[keys[0]] = _shifted(mts.load_buffer(state[keys[0]]), by_number)
-    # the checkpoint is replaced only once the model exported from it is in place
-    with atomic_path(checkpoint_path) as checkpoint_tmp:
-        torch.save(checkpoint, checkpoint_tmp)
-        with atomic_path(model) as tmp:  # as `mtt export` does, extensions included
-            export_model(checkpoint_tmp, tmp, extensions=str(extensions))
+    # the checkpoint is replaced only once the model exported from it is in place;
+    # both written by Python (a full disk raises OSError: see saving_through_python)
+    try:
+        with atomic_path(checkpoint_path) as checkpoint_tmp, saving_through_python():
+            buffer = io.BytesIO()
+            torch.save(checkpoint, buffer)
+            Path(checkpoint_tmp).write_bytes(buffer.getbuffer())
+            with atomic_path(model) as tmp:  # as `mtt export` does, extensions included
+                export_model(checkpoint_tmp, tmp, extensions=str(extensions))
+    except OSError as error:
+        raise naming_path(
+            error, model, "writing the calibrated model and its checkpoint"
+        ) from error
     calibrated = isolated_atom_energies(model, symbols, extensions)
     for symbol in symbols:
         left = calibrated[symbol] - reference[symbol]

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import metatomic.torch as mta
 import torch
 
 from ..cutoffs import Cutoffs
-from ..data.io import atomic_path, staged_directory
+from ..data.io import atomic_path, naming_path, staged_directory
 from ..errors import MBEInputError
 from ..expansion import DEFAULT_MAX_ATOMS
 from .bonding import bond_cutoff_table
+from .checkpoints import check_checkpoint
 from .evaluator import load_model
 from .extensions import recording_only, used_namespaces
 from .harmonics import make_harmonics_differentiable
 from .mbe_model import BODIES, ENERGY_BY_ORDER, MBEModel
 
-__all__ = ["export_mbe_model"]
+__all__ = ["export_mbe_model", "saving_through_python"]
 
 #: current output names of metatomic by the deprecated spelling it still accepts
 _DEPRECATED_SPELLINGS = {
@@ -56,6 +60,7 @@ def export_mbe_model(
     mult: float | None = None,
     batch_size: int = -1,
     cutoff: str | Cutoffs | None = None,
+    trust_checkpoint: bool = False,
 ) -> mta.AtomisticModel:
     """Wrap ``model`` with :class:`MBEModel` and save it to ``output``.
 
@@ -79,9 +84,13 @@ def export_mbe_model(
         every two of its bodies are within R_m (molecules: their closest
         atoms). Needs ``truncate`` or ``max_order``; ``mbe::energy_by_order``
         then stops at ``max_order``, or at ``truncate`` when ``max_order`` is 0.
+    :param trust_checkpoint: load a checkpoint ``model`` whatever classes its
+        pickle needs (:func:`~metatrain_mbe.compute.checkpoints.check_checkpoint`).
     :return: the exported (not scripted) AtomisticModel; the file holds its
         TorchScript version, and the extensions it uses (only those) are
         added to ``extensions/`` next to it.
+    :raises OSError: when the file or its extensions cannot be written (a full
+        disk), naming ``output`` (:func:`naming_path`); nothing is left behind.
     """
     if max_order < 0 or truncate < 0 or batch_size < -1:
         raise MBEInputError("--max-order and --truncate must be >= 0, --batch-size >= -1")
@@ -102,7 +111,7 @@ def export_mbe_model(
     if not (math.isfinite(mult) and mult > 0):
         raise MBEInputError(f"--mult {mult} is not a finite number > 0")
     if Path(model).suffix == ".ckpt":
-        inner = _from_checkpoint(Path(model))
+        inner = _from_checkpoint(Path(model), trust_checkpoint)
     else:
         inner = load_model(model, extensions)
     make_harmonics_differentiable(inner.module)
@@ -182,13 +191,41 @@ def export_mbe_model(
     output = Path(output)
     # into the extensions folder beside the output, keeping what it holds (the
     # inner model's own extensions when both models share the folder)
-    with (
-        atomic_path(output) as partial,
-        staged_directory(output.parent / "extensions") as collected,
-        recording_only(needed),
-    ):
-        exported.save(partial, collect_extensions=str(collected))
+    try:
+        with (
+            atomic_path(output) as partial,
+            staged_directory(output.parent / "extensions") as collected,
+            recording_only(needed),
+            saving_through_python(),
+        ):
+            exported.save(partial, collect_extensions=str(collected))
+    except OSError as error:
+        raise naming_path(error, output, "writing the exported model") from error
     return exported
+
+
+@contextlib.contextmanager
+def saving_through_python() -> Iterator[None]:
+    """Within the block, ``torch.jit.save`` to a path (as metatomic's and
+    metatrain's ``save`` call it) serializes the module in memory and writes
+    the bytes with Python's file I/O, so that a failed write (a full disk)
+    raises OSError. torch's own file writer finds the failure only when it
+    closes the archive, in a C++ destructor, and the process aborts
+    (``terminate called after throwing an instance of 'c10::Error'``)."""
+    save = torch.jit.save
+
+    def through_python(m, f, _extra_files=None):
+        if isinstance(f, (str, os.PathLike)):
+            with open(f, "wb") as stream:  # torch.jit.save of a stream: bytes, then write
+                save(m, stream, _extra_files=_extra_files)
+        else:
+            save(m, f, _extra_files=_extra_files)
+
+    torch.jit.save = through_python
+    try:
+        yield
+    finally:
+        torch.jit.save = save
 
 
 def _angstrom_to(length_unit: str) -> float:
@@ -263,16 +300,18 @@ def _bodies_description(bodies: str, mult: float) -> str:
     )
 
 
-def _from_checkpoint(path: Path) -> torch.jit.ScriptModule:
+def _from_checkpoint(path: Path, trust: bool) -> torch.jit.ScriptModule:
     """The scripted AtomisticModel of a metatrain checkpoint, as ``mtt export``
-    makes it."""
-    from metatrain.utils.io import load_model as load_checkpoint
+    makes it; the checkpoint is read by :func:`check_checkpoint`."""
+    from metatrain.utils.io import model_from_checkpoint
 
     if not path.is_file():
         raise MBEInputError(f"{path}: checkpoint not found")
     try:
-        model = load_checkpoint(str(path))
-    except Exception as error:  # metatrain raises many kinds for a bad checkpoint
+        model = model_from_checkpoint(check_checkpoint(path, trust), context="export")
+    except MBEInputError:
+        raise
+    except Exception as error:  # torch and metatrain raise many kinds for a bad checkpoint
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise MBEInputError(
             f"{path}: not a metatrain checkpoint ({first}); run `mtt export` on it first"

@@ -25,7 +25,12 @@ from collections.abc import Callable, Generator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from typing import Any
 
-__all__ = ["die_with_parent", "map_tasks"]
+from ..errors import MBEInputError
+
+__all__ = ["SCHEDULER_TIMEOUT", "die_with_parent", "map_tasks"]
+
+#: seconds to wait for a Dask scheduler before the address counts as unreachable
+SCHEDULER_TIMEOUT = 10
 
 #: Linux's ``prctl`` (None elsewhere), looked up before any fork: a child
 #: started by a threaded process must not load anything before ``exec``
@@ -98,9 +103,12 @@ def _results(
         from dask.distributed import Client
         from dask.distributed import as_completed as dask_completed
 
-        with Client(scheduler) as client:
-            futures = client.map(function, tasks, pure=False)
-            for future in dask_completed(futures):
+        try:
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+        except OSError as error:  # unreachable, refused, or not a scheduler
+            raise MBEInputError(f"--scheduler {scheduler}: cannot connect ({error})") from error
+        with client:
+            for future in dask_completed(client.map(function, tasks, pure=False)):
                 yield future.result()
         return
     if workers <= 1:

@@ -33,8 +33,7 @@ import ase
 import numpy as np
 
 from ..errors import MBEInputError
-from .io import FRAGMENT_KEY, describe, is_subcluster
-from .subclusters import check_cluster
+from .io import FRAGMENT_KEY, check_cluster, describe, is_subcluster
 
 __all__ = [
     "BOND_TOLERANCE",

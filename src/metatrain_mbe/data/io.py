@@ -11,8 +11,9 @@ its species; every other structure is a parent (:func:`is_parent`).
 Energies are in eV and forces in eV/Å, read from the ``energy`` / ``forces``
 results of ase (or the info / arrays keys given).
 
-Every structure read is checked (:func:`check_positions`): finite positions, no
-two atoms closer than :data:`MIN_DISTANCE`. Labels are checked where they are
+Every structure read is checked: at least one atom, and
+(:func:`check_positions`) finite positions, no two atoms closer than
+:data:`MIN_DISTANCE`. Labels are checked where they are
 read (:func:`get_energy`, :func:`get_forces`): finite numbers of the right shape.
 """
 
@@ -38,16 +39,22 @@ from ..errors import MBEInputError
 
 __all__ = [
     "ATOMS_KEY",
+    "CHARGES_ARRAY",
+    "CHARGE_KEY",
     "ENERGY_KEY",
     "FORCES_KEY",
     "FRAGMENT_KEY",
+    "MAGMOMS_ARRAY",
     "ORDER_KEY",
     "PARENT_KEY",
     "SOURCE_KEY",
+    "SPIN_KEY",
+    "STATE_KEYS",
     "STRATEGY_KEY",
     "THEORY_KEY",
     "MIN_DISTANCE",
     "atomic_path",
+    "check_cluster",
     "check_positions",
     "describe",
     "fragments_of",
@@ -56,6 +63,7 @@ __all__ = [
     "is_isolated_atom",
     "is_parent",
     "is_subcluster",
+    "naming_path",
     "parent_id",
     "read_structures",
     "reading_once",
@@ -79,6 +87,16 @@ FORCES_KEY = "forces"
 #: smallest distance (Å) between two atoms of a structure: closer atoms (a
 #: duplicated atom, a corrupted file) are refused when a file is read
 MIN_DISTANCE = 0.1
+
+#: ``info`` keys of a structure's total charge (e, a whole number) and spin
+#: multiplicity 2S + 1 (the convention of fairchem's and metatomic's ase
+#: calculators), which a sub-cluster does not share with its parent
+CHARGE_KEY, SPIN_KEY = "charge", "spin"
+STATE_KEYS = (CHARGE_KEY, SPIN_KEY)
+#: ase's per-atom charges (e), summing to the total charge
+CHARGES_ARRAY = "initial_charges"
+#: ase's per-atom collinear magnetic moments (μB), summing to 2S
+MAGMOMS_ARRAY = "initial_magmoms"
 
 #: info key of a label's level of theory (``mtt-mbe label``: the calculator and
 #: every setting, e.g. ``pyscf;basis=cc-pvdz;...;spin_treatment=restricted;xc=pbe``)
@@ -116,8 +134,8 @@ def read_structures(path: str | os.PathLike) -> list[ase.Atoms]:
 
     :raises MBEInputError: for a missing, unreadable or empty file, a frame
         announcing more atoms than the rest of the file holds (refused before
-        ase reads it), or a frame whose positions :func:`check_positions`
-        refuses.
+        ase reads it), a frame with no atoms, or a frame whose positions
+        :func:`check_positions` refuses.
     """
     path = Path(path)
     if not path.is_file():
@@ -227,17 +245,18 @@ _BATCHED_ATOMS = 32
 
 
 def _check_frames(frames: list[ase.Atoms]) -> None:
-    """:func:`check_positions` on every frame, in order, its error for the
-    first frame it refuses. The non-periodic frames of up to
-    :data:`_BATCHED_ATOMS` atoms are screened together, by size (the
-    distances of all their pairs at once, a per-frame search tree costing more
-    than the search in small frames); :func:`check_positions` then runs on the
-    periodic and larger ones and on any that the screen flags.
+    """Refuse a frame with no atoms (it would count as a parent) and run
+    :func:`check_positions` on every frame, in order: the error of the first
+    frame refused. The non-periodic frames of 1 to :data:`_BATCHED_ATOMS`
+    atoms are screened together, by size (the distances of all their pairs at
+    once, a per-frame search tree costing more than the search in small
+    frames); the checks then run on the empty, periodic and larger ones and on
+    any that the screen flags.
     """
     suspect = np.zeros(len(frames), dtype=bool)
     by_size: dict[int, list[int]] = {}
     for k, atoms in enumerate(frames):
-        if len(atoms) <= _BATCHED_ATOMS and not atoms.pbc.any():
+        if 0 < len(atoms) <= _BATCHED_ATOMS and not atoms.pbc.any():
             by_size.setdefault(len(atoms), []).append(k)
         else:
             suspect[k] = True
@@ -253,7 +272,18 @@ def _check_frames(frames: list[ase.Atoms]) -> None:
             bad |= (distances <= MIN_DISTANCE * (1 + 1e-6)).any(axis=1)
             suspect[indices[bad]] = True
     for index in np.flatnonzero(suspect):
+        if len(frames[index]) == 0:
+            raise MBEInputError(f"{describe(frames[index])}: no atoms")
         check_positions(frames[index])
+
+
+def check_cluster(atoms: ase.Atoms) -> None:
+    """Refuse structures the expansion does not apply to: periodic ones."""
+    if np.any(atoms.pbc):
+        raise MBEInputError(
+            f"{describe(atoms)}: field 'pbc' is periodic; the many-body expansion "
+            "needs finite clusters (cut clusters with `mtt-mbe sample`)"
+        )
 
 
 def check_positions(atoms: ase.Atoms) -> None:
@@ -338,6 +368,14 @@ def atomic_path(path: str | os.PathLike):
             os.unlink(tmp)
 
 
+def naming_path(error: OSError, path: str | os.PathLike, doing: str) -> OSError:
+    """``error`` as an OSError of the same kind naming ``path`` and what
+    failed, for the one line of the command line: ``out/m.pt: no space left on
+    device (writing the exported model)``."""
+    cause = error.strerror or str(error) or type(error).__name__
+    return OSError(error.errno, f"{cause[:1].lower()}{cause[1:]} ({doing})", str(path))
+
+
 @contextlib.contextmanager
 def staged_directory(path: str | os.PathLike):
     """Yield a temporary directory next to ``path``; on success move its
@@ -378,9 +416,19 @@ def source_file(frames: list[ase.Atoms]) -> str:
 
 
 def _format(value) -> str:
+    """An id for :func:`describe`; an array as ``[0 3 5]``."""
     if isinstance(value, np.ndarray):
-        return "[" + " ".join(str(int(x)) for x in value.ravel()) + "]"
+        return "[" + " ".join(_entry(x) for x in value.ravel()) + "]"
     return str(value)
+
+
+def _entry(value) -> str:
+    """An entry of an id array: an id as an int, anything else as it is
+    (``1e+23``, ``nan``: never a rounded or changed number)."""
+    try:
+        return str(_whole(value))
+    except ValueError:
+        return str(value)
 
 
 def _label(atoms: ase.Atoms, key: str, stored: dict):
@@ -440,14 +488,30 @@ def get_forces(atoms: ase.Atoms, key: str = FORCES_KEY) -> np.ndarray | None:
     return value
 
 
+#: ids (``mbe_parent``, ``mbe_atoms``, ``mbe_fragment``) are exact integers:
+#: an int within int64 (what ase reads as an int; it reads a longer one as a
+#: float, and writes an int as its digits, read back as such), or a float that
+#: is a whole number of magnitude below 2^53, the floats that stand for one
+#: integer only (``1e23`` stands for every integer within 2^23 of it)
+_ID_RULE = "ids are ints within int64 or whole floats of magnitude below 2^53"
+_INT64 = np.iinfo(np.int64)
+_FLOAT_IDS = 2.0**53
+
+
 def _whole(value) -> int:
-    """``value`` as an int; ValueError unless it is a whole number (1.5, True, "3")."""
-    if isinstance(value, (bool, np.bool_, str)):
-        raise ValueError(value)
-    number = int(value)
-    if number != value:
-        raise ValueError(value)
-    return number
+    """``value`` as an exact int (see :data:`_ID_RULE`).
+
+    :raises ValueError: for a bool, text, a float that is not a whole number
+        (2.5, nan) or not below 2^53 in magnitude (1e23), an int beyond int64,
+        or anything else.
+    """
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        if _INT64.min <= value <= _INT64.max:
+            return int(value)
+    elif isinstance(value, (float, np.floating)):
+        if abs(value) < _FLOAT_IDS and float(value).is_integer():
+            return int(value)
+    raise ValueError(value)
 
 
 def parent_id(atoms: ase.Atoms) -> int:
@@ -457,21 +521,24 @@ def parent_id(atoms: ase.Atoms) -> int:
     value = atoms.info[PARENT_KEY]
     try:
         return _whole(value)
-    except (TypeError, ValueError) as error:
+    except ValueError as error:
         raise MBEInputError(
-            f"{describe(atoms)}: field '{PARENT_KEY}' is not an integer (got {value})"
+            f"{describe(atoms)}: field '{PARENT_KEY}' is not an integer (got {value}); {_ID_RULE}"
         ) from error
 
 
 def subcluster_atoms(atoms: ase.Atoms) -> list[int]:
     """The parent atom indices of a sub-cluster (``info["mbe_atoms"]``)."""
     raw = np.atleast_1d(np.asarray(atoms.info[ATOMS_KEY]))
-    try:
-        indices = [_whole(x) for x in raw]
-    except (TypeError, ValueError) as error:
-        raise MBEInputError(
-            f"{describe(atoms)}: field '{ATOMS_KEY}' is not a list of integers"
-        ) from error
+    indices = []
+    for k, x in enumerate(raw):
+        try:
+            indices.append(_whole(x))
+        except ValueError as error:
+            raise MBEInputError(
+                f"{describe(atoms)}: field '{ATOMS_KEY}' is not a list of integers (got "
+                f"{x} at position {k}); {_ID_RULE}"
+            ) from error
     if len(indices) != len(atoms) or indices != sorted(set(indices)) or min(indices, default=0) < 0:
         raise MBEInputError(
             f"{describe(atoms)}: field '{ATOMS_KEY}' must list {len(atoms)} distinct "
@@ -499,7 +566,7 @@ def fragments_of(atoms: ase.Atoms) -> np.ndarray | None:
     raw = np.asarray(atoms.arrays[FRAGMENT_KEY]).reshape(-1)
     try:
         ids = np.array([_whole(x) for x in raw], dtype=np.int64)
-    except (TypeError, ValueError) as error:
+    except ValueError as error:
         raise MBEInputError(
             f"{describe(atoms)}: field '{FRAGMENT_KEY}' is not an integer per atom"
         ) from error

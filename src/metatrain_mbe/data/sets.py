@@ -32,6 +32,7 @@ from .io import (
     FRAGMENT_KEY,
     PARENT_KEY,
     THEORY_KEY,
+    check_cluster,
     describe,
     fragments_of,
     get_energy,
@@ -42,7 +43,7 @@ from .io import (
     require_energy,
     subcluster_atoms,
 )
-from .subclusters import assign_parent_ids, check_cluster, parent_plan
+from .subclusters import assign_parent_ids, parent_plan
 
 __all__ = [
     "SubclusterSet",

@@ -15,6 +15,13 @@ unions of whole molecules, from single molecules (the one-body terms) up.
 >>> subs = enumerate_subclusters(assign_parent_ids([dimer]))
 >>> [s.info["mbe_atoms"].tolist() for s in subs]
 [[0, 1], [2, 3]]
+
+Charge and spin: a sub-cluster does not share its parent's total
+``info["charge"]`` or ``info["spin"]`` (the multiplicity 2S + 1). It carries the
+parent's per-atom arrays for its atoms, so its charge is the sum of the
+parent's ``initial_charges`` over them (also set as its ``info["charge"]``) and
+its 2S the sum of the parent's ``initial_magmoms``. A parent whose totals its
+parts' cannot be derived from is refused (:func:`check_parent_state`).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import ase
 import numpy as np
 import torch
+from ase.calculators.calculator import all_properties
 
 from ..errors import MBEInputError
 from ..expansion import DEFAULT_MAX_ATOMS, MAX_SUBCLUSTERS, Cutoffs, SubsetPlan
@@ -31,6 +39,8 @@ from .io import (
     LABEL_KEYS,
     ORDER_KEY,
     PARENT_KEY,
+    STATE_KEYS,
+    check_cluster,
     describe,
     fragments_of,
     parent_id,
@@ -41,7 +51,7 @@ __all__ = [
     "assign_parent_ids",
     "bodies_of",
     "body_pairs",
-    "check_cluster",
+    "check_parent_state",
     "default_orders",
     "enumerate_subclusters",
     "isolated_atoms",
@@ -50,15 +60,6 @@ __all__ = [
     "parse_orders",
     "parse_ranges",
 ]
-
-
-def check_cluster(atoms: ase.Atoms) -> None:
-    """Refuse structures the expansion does not apply to: periodic ones."""
-    if np.any(atoms.pbc):
-        raise MBEInputError(
-            f"{describe(atoms)}: field 'pbc' is periodic; the many-body expansion "
-            "needs finite clusters (cut clusters with `mtt-mbe sample`)"
-        )
 
 
 def bodies_of(atoms: ase.Atoms) -> list[list[int]]:
@@ -229,15 +230,21 @@ def enumerate_subclusters(
     :param orders: sub-cluster sizes m, in bodies (default: 2 .. N-1 atoms of
         each parent, or 1 .. K-1 molecules of a parent with K fragments).
     :return: sub-clusters grouped by parent, then order, then body indices.
-        Each keeps the parent's positions, species and non-label info keys
-        (such as a density ``regime``), and carries ``mbe_parent``,
-        ``mbe_atoms`` and ``mbe_order`` (and ``mbe_fragment`` for its atoms
-        when the parent has fragments). Energies and forces are not copied.
+        Each keeps the parent's positions, species, per-atom arrays (sliced
+        to its atoms: ``mbe_fragment``, ``initial_charges``,
+        ``initial_magmoms``, ...) and info keys other than labels and the
+        parent's total charge and spin (:data:`STATE_KEYS`), and carries
+        ``mbe_parent``, ``mbe_atoms`` and ``mbe_order``, and
+        ``info["charge"]``, the sum of its ``initial_charges`` (e), when the
+        parent has per-atom charges. Energies, forces and other computed
+        properties are not copied.
     :raises MBEInputError: before building any, when there would be more than
-        :data:`MAX_SUBCLUSTERS`.
+        :data:`MAX_SUBCLUSTERS`, or for a parent whose sub-clusters' charge or
+        spin cannot be derived (:func:`check_parent_state`).
     """
     plans = []
     for parent in parents:
+        check_parent_state(parent)
         sizes = default_orders(parent) if orders is None else orders
         plans.append((sizes, parent_plan(parent, max(sizes, default=1), cutoffs=cutoffs)))
     counts = [sum(plan.kept(m) for m in sizes) for sizes, plan in plans]
@@ -254,16 +261,25 @@ def enumerate_subclusters(
         extra = {
             key: v
             for key, v in parent.info.items()
-            if key not in LABEL_KEYS and not key.startswith("_")
+            if key not in LABEL_KEYS and key not in STATE_KEYS and not key.startswith("_")
         }
-        fragments = fragments_of(parent)
+        arrays = {
+            name: values
+            for name, values in parent.arrays.items()
+            if name not in ("numbers", "positions") and name not in all_properties
+        }
+        fragments = fragments_of(parent)  # the ids as read, checked
         for m in sizes:
             for position in plan.positions(m).tolist() if m <= plan.max_order else []:
                 atoms = plan.atoms_in(position)
                 sub = ase.Atoms(
                     numbers=parent.numbers[atoms], positions=parent.positions[atoms], pbc=False
                 )
+                for name, values in arrays.items():
+                    sub.new_array(name, values[atoms])
                 sub.info.update(extra)
+                if sub.has("initial_charges"):
+                    sub.info["charge"] = _total(sub.get_initial_charges())
                 sub.info[PARENT_KEY] = int(parent.info[PARENT_KEY])
                 sub.info[ATOMS_KEY] = np.array(atoms, dtype=int)
                 sub.info[ORDER_KEY] = m
@@ -271,6 +287,48 @@ def enumerate_subclusters(
                     sub.arrays[FRAGMENT_KEY] = fragments[atoms]
                 subclusters.append(sub)
     return subclusters
+
+
+def check_parent_state(parent: ase.Atoms) -> None:
+    """Refuse a parent whose sub-clusters' charge or spin cannot be derived
+    from it: an ``info["charge"]`` other than 0 without per-atom
+    ``initial_charges``, and an ``info["spin"]`` other than 1 or 2 (a
+    multiplicity above the lowest of any electron count, which is what a
+    sub-cluster gets without moments) without non-zero per-atom
+    ``initial_magmoms``.
+
+    :raises MBEInputError: one line naming the parent and field.
+    """
+    charge = parent.info.get("charge", 0)
+    if not (_is_number(charge) and charge == 0) and not parent.has("initial_charges"):
+        raise MBEInputError(
+            f"{describe(parent)}: field 'charge'={charge} is the parent's total charge, "
+            "from which sub-cluster charges cannot be derived; give per-atom "
+            "'initial_charges' (e.g. each molecule's formal charge on its atoms)"
+        )
+    spin = parent.info.get("spin", 1)
+    if not (_is_number(spin) and spin in (1, 2)) and not np.any(
+        parent.get_initial_magnetic_moments()
+    ):
+        raise MBEInputError(
+            f"{describe(parent)}: field 'spin'={spin} is the parent's spin multiplicity "
+            "2S + 1, from which sub-cluster spins cannot be derived; give per-atom "
+            "'initial_magmoms' (their sum over a sub-cluster is its 2S)"
+        )
+
+
+def _is_number(value) -> bool:
+    """Whether ``value`` is a real number (not a bool, text or array)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def _total(charges: np.ndarray) -> int | float:
+    """The sum of per-atom charges (e) to 1e-6 e: an int when whole (a float
+    otherwise, which ``mtt-mbe label`` refuses naming the sub-cluster)."""
+    total = round(float(np.sum(charges)), 6)
+    return int(total) if total.is_integer() else total
 
 
 def isolated_atoms(frames: list[ase.Atoms]) -> list[ase.Atoms]:

@@ -6,6 +6,10 @@ these declarations. A bad value or an unknown key is a one-line
 :class:`~metatrain_mbe.MBEInputError` naming the key, e.g.
 ``options.yaml: mbe.proportion: Input should be less than or equal to 1 (got 1.5)``.
 
+Values are never converted to another kind (:class:`OptionsModel`): a number
+option takes a number, not ``true`` nor the text ``"0.5"`` (an int field takes
+an int only, a float field an int or a float), a bool option takes a bool.
+
 >>> options = parse_options({"subclusters": "subs.xyz", "proportion": 0.1,
 ...                              "orders": "2:4"})
 >>> options.subclusters, options.orders, options.analysis.test_parents
@@ -14,12 +18,14 @@ these declarations. A bad value or an unknown key is a one-line
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -44,6 +50,7 @@ __all__ = [
     "AnalysisOptions",
     "EvalOptions",
     "MBEOptions",
+    "OptionsModel",
     "ReportOptions",
     "analysis_settings",
     "load_options",
@@ -51,20 +58,54 @@ __all__ = [
     "parse_options",
 ]
 
+
+class OptionsModel(BaseModel):
+    """An options section: unknown keys refused, and every value taken as it is
+    given, never converted to another kind (pydantic's strict mode): an int
+    field takes an int (not ``true``, ``2.0`` nor ``"2"``), a float field an int
+    or a float (not ``true`` nor ``"0.5"``), a bool field a bool, a text field
+    text. YAML gives each its kind."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _energy_numbers(e1: Any) -> Any:
+    """E_1 energies given as text read as numbers (YAML reads ``H: nan`` as
+    text; :func:`check_e1` then names it); a bool is refused, not read as 1 eV."""
+    if not isinstance(e1, dict):
+        return e1
+    for symbol, energy in e1.items():
+        if isinstance(energy, bool):
+            raise ValueError(f"{symbol}={energy} is not an energy in eV")
+    return {symbol: _number(energy) for symbol, energy in e1.items()}
+
+
+def _number(value: Any) -> Any:
+    """``value`` as a float when it is the text of one, else as given."""
+    try:
+        return float(value) if isinstance(value, str) else value
+    except ValueError:
+        return value
+
+
 #: isolated-atom energies in eV by chemical symbol, finite
-E1 = Annotated[dict[str, float], AfterValidator(check_e1)]
+E1 = Annotated[dict[str, float], BeforeValidator(_energy_numbers), AfterValidator(check_e1)]
 
 
-def _check_cutoff(value: str | float | None) -> str | None:
-    """A cutoff as :meth:`Cutoffs.parse` reads it, kept as its text."""
+def _check_cutoff(value: Any) -> str | None:
+    """A cutoff as :meth:`Cutoffs.parse` reads it, kept as its text (a number as
+    that of its float: ``8`` as ``8.0``); a bool (``true`` is no distance) or
+    anything else is refused."""
     if value is None:
         return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"{value!r} is not a cutoff in Å such as 4.5 or 3:8,4:6")
     Cutoffs.parse(value)
-    return str(value)
+    return value if isinstance(value, str) else str(float(value))
 
 
 #: distance cutoffs per order (Å): one value, or per order as ``3:8,4:6``
-CUTOFF = Annotated[str | float | None, AfterValidator(_check_cutoff)]
+CUTOFF = Annotated[str | float | None, BeforeValidator(_check_cutoff)]
 
 _CUTOFF_HELP = (
     "screen sub-clusters by distance (Å): keep S when every two of its bodies are within "
@@ -81,10 +122,8 @@ _ONE_BODY_SETTINGS = "; ".join(
 _CALIBRATED = ", ".join(a.name for a in ARCHITECTURES.values() if a.calibrated)
 
 
-class ReportOptions(BaseModel):
+class ReportOptions(OptionsModel):
     """What the MBE report of a model covers (shared by ``train`` and ``eval``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     parents: list[int] = Field(
         default_factory=list,
@@ -163,10 +202,8 @@ class EvalOptions(ReportOptions):
     )
 
 
-class MBEOptions(BaseModel):
+class MBEOptions(OptionsModel):
     """Sub-cluster augmentation and analysis settings (the ``mbe:`` section)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     subclusters: list[str] = Field(
         default_factory=list,
@@ -263,7 +300,7 @@ class MBEOptions(BaseModel):
     @field_validator("orders", mode="before")
     @classmethod
     def _order_range(cls, value: Any) -> Any:
-        if isinstance(value, int):
+        if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         if isinstance(value, str):
             try:
@@ -301,6 +338,10 @@ def analysis_settings(
     )
 
 
+#: an override ``key=value``: a dotted key of names or list indices, then a value
+_OVERRIDE = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)*=.*", re.DOTALL)
+
+
 def load_options(path: str, overrides: Sequence[str] = ()) -> dict:
     """An options YAML file merged with ``key=value`` overrides, as plain data.
 
@@ -308,6 +349,11 @@ def load_options(path: str, overrides: Sequence[str] = ()) -> dict:
     """
     from omegaconf import OmegaConf
 
+    for override in overrides:
+        if not _OVERRIDE.fullmatch(override):
+            raise MBEInputError(
+                f"-r {override}: not key=value with a dotted key (e.g. -r mbe.proportion=0.1)"
+            )
     try:
         merged = OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(list(overrides)))
         options = OmegaConf.to_container(merged, resolve=True)

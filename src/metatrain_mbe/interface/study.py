@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from ..analysis.study import aggregate, findings, run_record
 from ..compute.locks import holding
@@ -45,7 +45,8 @@ from ..compute.tasks import die_with_parent, map_tasks
 from ..data.io import atomic_path, reading_once
 from ..data.shared_split import write_shared_split
 from ..errors import MBEInputError
-from .options import CUTOFF, load_options, parse_options
+from .metatrain_checks import check_metatrain_options
+from .options import CUTOFF, OptionsModel, load_options, parse_options
 from .set_specs import replacing, rewrite_paths, single_set
 from .training import RunPaths, prepare_run
 
@@ -54,10 +55,9 @@ __all__ = ["RunSpec", "StudyOptions", "execute_run", "plan_study", "run_study"]
 LOGGER = logging.getLogger(__name__)
 
 
-class StudyOptions(BaseModel):
-    """A study file (YAML): the axes of the experiment and its shared split."""
-
-    model_config = ConfigDict(extra="forbid")
+class StudyOptions(OptionsModel):
+    """A study file (YAML): the axes of the experiment and its shared split
+    (numbers strict, see :class:`~metatrain_mbe.interface.options.OptionsModel`)."""
 
     architectures: dict[str, str] = Field(
         min_length=1,
@@ -201,6 +201,10 @@ def _plan(study: StudyOptions, output: Path, source: str) -> list[RunSpec]:
                 f"{study.architectures[first_name]} (every architecture of a study must read "
                 "the same parents and labelled sub-clusters)"
             )
+    for arch, options in base.items():  # metatrain's checks of every architecture, in seconds
+        parse_options(options.get("mbe"), study.architectures[arch])
+        metatrain_options = {key: value for key, value in options.items() if key != "mbe"}
+        check_metatrain_options(metatrain_options, study.architectures[arch])
     for arch, options in base.items():  # every options error now, before anything is written
         prepare_run(
             options,

@@ -36,7 +36,9 @@ import copy
 import logging
 import os
 import re
+import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +54,7 @@ from ..data.assembly import DataRequest, assemble_training_data, write_data_sets
 from ..data.io import atomic_path
 from ..data.splitting import SPLITS
 from ..errors import MBEInputError
+from .metatrain_checks import check_metatrain_options
 from .options import MBEOptions, analysis_settings, parse_options
 from .set_specs import label_keys, replacing, rewrite_paths, single_set
 
@@ -137,6 +140,7 @@ def prepare_run(options: dict, paths: RunPaths, source: str = "options") -> Prep
     """
     options = copy.deepcopy(options)
     mbe = parse_options(options.pop("mbe", None), source)
+    check_metatrain_options(options, source)
     train_spec, train_file = single_set(options, "training_set", source)
     energy_key, forces_key = label_keys(train_spec)
     fractions, held_out_files = {}, {}
@@ -209,6 +213,7 @@ def train(
     paths: RunPaths,
     *,
     restart_from: str | os.PathLike | None = None,
+    trust_checkpoint: bool = False,
     checkpoint_dir: str | os.PathLike | None = None,
     source: str = "options",
 ) -> dict | None:
@@ -216,47 +221,98 @@ def train(
 
     :param options: metatrain options plus the ``mbe:`` section, as plain data.
     :param paths: output paths (see :class:`RunPaths`).
-    :param restart_from: metatrain checkpoint to continue from.
+    :param restart_from: metatrain checkpoint to continue from (see
+        :func:`check_restart`).
+    :param trust_checkpoint: read ``restart_from`` whole, trusting its pickle.
     :param checkpoint_dir: metatrain's directory for checkpoints and logs
         (default: ``outputs/DATE/TIME`` like ``mtt train``).
     :param source: name of the options file, for messages.
     :return: the analysis report, or None when the analysis is disabled.
     """
+    if restart_from is not None:
+        check_restart(restart_from, trust_checkpoint)
     prepared = prepare_run(options, paths, source)  # every input error, before metatrain loads
 
-    from metatrain.cli.train import train_model
     from metatrain.utils.logging import ROOT_LOGGER, setup_logging
-    from omegaconf import OmegaConf
 
     paths.model.parent.mkdir(parents=True, exist_ok=True)
-    write_prepared(prepared, paths, source)
+    created = [path for path in (paths.data, paths.options) if not path.exists()]
+    fresh = checkpoint_dir is None
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else new_checkpoint_dir()
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     with setup_logging(ROOT_LOGGER, log_file=checkpoint_dir / "train.log", level=logging.INFO):
-        counts = ", ".join(f"{name}: {len(frames)}" for name, frames in prepared.files.items())
-        logging.info(f"mtt-mbe: prepared {paths.data} ({counts})")
-        logging.info(f"mtt-mbe: derived metatrain options {paths.options}")
-        start = time.perf_counter()
-        train_model(
-            OmegaConf.create(prepared.options),
-            output=str(paths.model.absolute()),
-            extensions=str(paths.extensions),
-            checkpoint_dir=str(checkpoint_dir),
-            restart_from=restart_from,
-        )
-        logging.info(f"mtt-mbe: metatrain trained in {time.perf_counter() - start:.1f} s")
-        baseline = _calibrated_baseline(prepared)
-        if baseline:
-            from ..compute.e1_calibration import CALIBRATION_FILE, calibrate_e1
-
-            calibrate_e1(
-                paths.model,
-                paths.extensions,
-                paths.data / CALIBRATION_FILE,
-                baseline,
-                ARCHITECTURES[prepared.options["architecture"]["name"]],
-            )
+        try:
+            _train_prepared(prepared, paths, checkpoint_dir, restart_from, source)
+        except BaseException:  # a failed training leaves nothing it made but checkpoints
+            for path in created:
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+            if fresh and not any(checkpoint_dir.glob("*.ckpt")):
+                _remove_with_empty_parents(checkpoint_dir)
+            raise
         return run_analysis(prepared, paths)
+
+
+def _train_prepared(
+    prepared: PreparedRun,
+    paths: RunPaths,
+    checkpoint_dir: Path,
+    restart_from: str | os.PathLike | None,
+    source: str,
+) -> None:
+    """Write the prepared data, train with metatrain, calibrate E_1."""
+    from metatrain.cli.train import train_model
+    from omegaconf import OmegaConf
+
+    write_prepared(prepared, paths, source)
+    counts = ", ".join(f"{name}: {len(frames)}" for name, frames in prepared.files.items())
+    logging.info(f"mtt-mbe: prepared {paths.data} ({counts})")
+    logging.info(f"mtt-mbe: derived metatrain options {paths.options}")
+    start = time.perf_counter()
+    train_model(
+        OmegaConf.create(prepared.options),
+        output=str(paths.model.absolute()),
+        extensions=str(paths.extensions),
+        checkpoint_dir=str(checkpoint_dir),
+        restart_from=restart_from,
+    )
+    logging.info(f"mtt-mbe: metatrain trained in {time.perf_counter() - start:.1f} s")
+    baseline = _calibrated_baseline(prepared)
+    if baseline:
+        from ..compute.e1_calibration import CALIBRATION_FILE, calibrate_e1
+
+        calibrate_e1(
+            paths.model,
+            paths.extensions,
+            paths.data / CALIBRATION_FILE,
+            baseline,
+            ARCHITECTURES[prepared.options["architecture"]["name"]],
+        )
+
+
+def check_restart(path: str | os.PathLike, trust: bool = False) -> None:
+    """Refuse a ``--restart`` file that is not a metatrain checkpoint (an
+    exported model, say), or one whose pickle needs more than metatrain's
+    classes (:func:`~metatrain_mbe.compute.checkpoints.check_checkpoint`),
+    before any data are prepared.
+
+    :raises MBEInputError: one line naming the file.
+    """
+    from ..compute.checkpoints import check_checkpoint
+
+    content: object = None
+    try:
+        with warnings.catch_warnings():  # torch warns of the TorchScript archive it was given
+            warnings.simplefilter("ignore")
+            content = check_checkpoint(Path(path), trust)
+    except MBEInputError:
+        raise
+    except Exception:  # torch raises many kinds for a file that is no checkpoint
+        pass
+    if not (isinstance(content, dict) and "architecture_name" in content):
+        raise MBEInputError(
+            f"--restart {path}: not a metatrain checkpoint (an exported model? --restart "
+            "takes the .ckpt that training saves)"
+        )
 
 
 def run_analysis(prepared: PreparedRun, paths: RunPaths) -> dict | None:
@@ -284,6 +340,16 @@ def run_analysis(prepared: PreparedRun, paths: RunPaths) -> dict | None:
         f"{time.perf_counter() - start:.1f} s, report in {report_dir}"
     )
     return report
+
+
+def _remove_with_empty_parents(directory: Path) -> None:
+    """Delete ``directory`` (``outputs/DATE/TIME``), then its parents that are
+    left empty (``outputs/DATE``, ``outputs``)."""
+    shutil.rmtree(directory, ignore_errors=True)
+    for parent in directory.parents:
+        if parent == Path(".") or not parent.is_dir() or any(parent.iterdir()):
+            break
+        parent.rmdir()
 
 
 def new_checkpoint_dir() -> Path:

@@ -3,7 +3,11 @@
 
 Workers build the calculator themselves (one thread each) and return plain
 numbers, so the main process alone writes to the :class:`~.store.LabelStore`,
-committing every result as it arrives.
+committing every result as it arrives. A task carries the structure's numbers
+and positions and its charge and spin fields (:func:`electronic_fields`:
+``info["charge"]``, ``info["spin"]``, ``initial_charges``, ``initial_magmoms``),
+which the rebuilt structure keeps: :class:`.PySCFCalculator` reads them, and so
+do many ase calculators.
 
 :func:`check_calculator` vets a calculator before anything is computed: the
 name must give an ase calculator class, and its keywords must be ones the class
@@ -23,19 +27,34 @@ import inspect
 import os
 import warnings
 
+import ase
 import numpy as np
 from ase.calculators.calculator import BaseCalculator, Calculator
 
+from ...data.io import (
+    CHARGE_KEY,
+    CHARGES_ARRAY,
+    MAGMOMS_ARRAY,
+    SPIN_KEY,
+    STATE_KEYS,
+    describe,
+)
 from ...errors import MBEInputError
 
 __all__ = [
+    "WHOLE_TOLERANCE",
     "calculator_class",
     "check_calculator",
     "compute_label",
+    "electronic_fields",
     "full_settings",
     "make_calculator",
     "one_thread",
+    "stated_state",
 ]
+
+#: how far a total charge or 2S may be from a whole number
+WHOLE_TOLERANCE = 1e-4
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -136,16 +155,125 @@ def one_thread() -> None:
         pass
 
 
+def stated_state(atoms: ase.Atoms) -> tuple[int | None, int | None]:
+    """The total charge (e) and 2S a structure states (None where it states none).
+
+    By ase's and fairchem's conventions:
+
+    - the charge: ``info["charge"]``, a whole number; else the sum of the
+      per-atom ``initial_charges``;
+    - 2S: ``info["spin"]`` - 1, ``info["spin"]`` being the spin multiplicity
+      2S + 1 (a whole number >= 1, as fairchem's and metatomic's calculators
+      read it); else the magnitude of the sum of the collinear per-atom
+      ``initial_magmoms`` (μB). All-zero moments, ase's default (spin-paired),
+      state nothing.
+
+    A total given both ways must agree with the per-atom sum.
+
+    >>> atoms = ase.Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]], charges=[1, 0])
+    >>> stated_state(atoms)
+    (1, None)
+    >>> atoms.info["spin"] = 2
+    >>> stated_state(atoms)
+    (1, 1)
+
+    :raises MBEInputError: one line naming the structure and field, for a
+        value that is not a whole number, a multiplicity below 1, moments that
+        are not collinear, or a total and a per-atom sum that disagree.
+    """
+    return _stated_charge(atoms), _stated_spin(atoms)
+
+
+def _stated_charge(atoms: ase.Atoms) -> int | None:
+    """The charge of :func:`stated_state`."""
+    charge = None
+    if CHARGE_KEY in atoms.info:
+        charge = _whole(
+            atoms, f"field '{CHARGE_KEY}'", atoms.info[CHARGE_KEY], "the total charge in e"
+        )
+    if CHARGES_ARRAY not in atoms.arrays:
+        return charge
+    total = float(np.sum(atoms.arrays[CHARGES_ARRAY]))
+    return _agreeing(atoms, charge, CHARGE_KEY, CHARGES_ARRAY, total, "the charge")
+
+
+def _stated_spin(atoms: ase.Atoms) -> int | None:
+    """The 2S of :func:`stated_state`."""
+    spin = None
+    if SPIN_KEY in atoms.info:
+        multiplicity = atoms.info[SPIN_KEY]
+        spin = (
+            _whole(atoms, f"field '{SPIN_KEY}'", multiplicity, "the spin multiplicity 2S + 1") - 1
+        )
+        if spin < 0:
+            raise MBEInputError(
+                f"{describe(atoms)}: field '{SPIN_KEY}'={multiplicity} is below 1; it is the "
+                "spin multiplicity 2S + 1 (1 for a singlet)"
+            )
+    moments = atoms.arrays.get(MAGMOMS_ARRAY)
+    if moments is None or not np.any(moments):
+        return spin
+    if moments.ndim != 1:
+        raise MBEInputError(
+            f"{describe(atoms)}: field '{MAGMOMS_ARRAY}' is not collinear (one moment per atom, μB)"
+        )
+    return _agreeing(atoms, spin, SPIN_KEY, MAGMOMS_ARRAY, abs(float(np.sum(moments))), "2S")
+
+
+def _agreeing(
+    atoms: ase.Atoms, stated: int | None, key: str, array: str, total: float, what: str
+) -> int:
+    """``total``, the whole number (``what``) the per-atom ``array`` gives,
+    refused when it disagrees with ``stated``, the one ``info[key]`` gives."""
+    if stated is None:
+        return _whole(atoms, f"the sum of field '{array}'", total, what)
+    if abs(total - stated) > WHOLE_TOLERANCE:
+        raise MBEInputError(
+            f"{describe(atoms)}: field '{array}' gives {what} {total:g} while field "
+            f"'{key}'={atoms.info[key]} gives {stated}; give one, or make them agree"
+        )
+    return stated
+
+
+def _whole(atoms: ase.Atoms, field: str, value, meaning: str) -> int:
+    """``value`` (of ``field``) as an integer, refused unless a whole number."""
+    number = isinstance(value, (int, float, np.integer, np.floating))
+    number = number and not isinstance(value, (bool, np.bool_)) and np.isfinite(value)
+    if not number or abs(value - round(value)) > WHOLE_TOLERANCE:
+        raise MBEInputError(f"{describe(atoms)}: {field}={value} is not a whole number ({meaning})")
+    return int(round(value))
+
+
+def electronic_fields(atoms: ase.Atoms) -> dict:
+    """The charge and spin fields of a structure that a task carries, those
+    it has: ``info["charge"]`` and ``info["spin"]`` (see :func:`stated_state`),
+    and the per-atom ``initial_charges`` (e) and ``initial_magmoms`` (μB) as
+    lists."""
+    fields = {key: atoms.info[key] for key in STATE_KEYS if key in atoms.info}
+    for name in (CHARGES_ARRAY, MAGMOMS_ARRAY):
+        if name in atoms.arrays:
+            fields[name] = atoms.arrays[name].tolist()
+    return fields
+
+
 def compute_label(task: tuple) -> tuple[str, dict]:
     """Energy (eV) and forces (eV/Å) of one structure, or the error.
 
-    :param task: ``(key, numbers, positions, calculator name, kwargs)``.
+    :param task: ``(key, numbers, positions, calculator name, kwargs)`` and,
+        for a structure with charge or spin fields, those fields
+        (:func:`electronic_fields`), which the structure given to the
+        calculator keeps.
     """
-    import ase
-
-    key, numbers, positions, name, kwargs = task
+    key, numbers, positions, name, kwargs, *extra = task
+    fields = extra[0] if extra else {}
     one_thread()
-    atoms = ase.Atoms(numbers=numbers, positions=positions)
+    atoms = ase.Atoms(
+        numbers=numbers,
+        positions=positions,
+        charges=fields.get(CHARGES_ARRAY),
+        magmoms=fields.get(MAGMOMS_ARRAY),
+    )
+    atoms.info.update({info: fields[info] for info in STATE_KEYS if info in fields})
     atoms.calc = make_calculator(name, kwargs)
     try:
         energy = atoms.get_potential_energy()

@@ -14,6 +14,16 @@ and, for PySCF, the solver strategy that converged in ``info["mbe_strategy"]``.
 The store key holds the same settings, so labels of two levels of theory
 never mix, and an expansion refuses sub-clusters of different levels
 (:func:`metatrain_mbe.data.sets.collect_sets`).
+
+Charge and spin are the structure's own where it states them (``info["charge"]``,
+``info["spin"]`` the multiplicity 2S + 1, or the sums of ``initial_charges``
+and ``initial_magmoms``: :func:`~.executor.stated_state`),
+else the calculator's (:meth:`.PySCFCalculator.state_of`). A structure whose
+own charge or spin PySCF cannot compute is refused before anything is computed.
+A PySCF label records the state it was computed with in ``info["charge"]``
+and ``info["spin"]`` (2S + 1); the store key holds it when it is not the
+calculator's for a structure that states none (:func:`~.store.structure_key`).
+Other calculators get the structure's fields (:func:`~.executor.electronic_fields`).
 """
 
 from __future__ import annotations
@@ -27,13 +37,20 @@ import ase
 import numpy as np
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from ...data.io import STRATEGY_KEY, THEORY_KEY, describe
+from ...data.io import CHARGE_KEY, SPIN_KEY, STRATEGY_KEY, THEORY_KEY, describe
 from ...errors import MBEInputError
 from ..tasks import map_tasks
-from .executor import check_calculator, compute_label, full_settings, one_thread
+from .executor import (
+    check_calculator,
+    compute_label,
+    electronic_fields,
+    full_settings,
+    one_thread,
+)
+from .pyscf_calculator import PySCFCalculator, default_state, electronic_state
 from .store import LabelStore, calculator_description, structure_key
 
-__all__ = ["LabelOutcome", "label_structures", "theory_text"]
+__all__ = ["LabelOutcome", "electronic_states", "label_structures", "theory_text"]
 
 
 @dataclass
@@ -43,7 +60,8 @@ class LabelOutcome:
     :param labelled: copies of the labelled input structures, in input order,
         with a calculator holding ``energy`` (eV) and ``forces`` (eV/Å), and
         ``info["mbe_theory"]`` (and ``info["mbe_strategy"]`` when the
-        calculator names one).
+        calculator names one; for PySCF, ``info["charge"]`` in e and
+        ``info["spin"]``, 2S + 1, of the state computed).
     :param failed: the structures that failed, with their error message.
     :param distinct: number of distinct structures of the input.
     :param computed: number of structures computed by this call.
@@ -78,18 +96,21 @@ def label_structures(
         progress bar is shown when given.
     :raises MBEInputError: for a calculator or keywords that
         :func:`~.executor.check_calculator` refuses, a periodic structure given to
-        PySCF, or a store that another run is using.
+        PySCF, a structure whose charge or spin is refused (:func:`electronic_states`),
+        or a store that another run is using.
     """
     check_calculator(calculator, kwargs)
-    if calculator == "pyscf":
+    pyscf = calculator == "pyscf"
+    if pyscf:
         for atoms in frames:
             if np.any(atoms.pbc):
                 raise MBEInputError(
                     f"{describe(atoms)}: field 'pbc' is periodic; PySCF labels finite clusters"
                 )
+    states, keyed = electronic_states(frames, calculator, kwargs)
     settings = full_settings(calculator, kwargs)
     description = calculator_description(calculator, settings)
-    keys = [structure_key(atoms, description) for atoms in frames]
+    keys = [structure_key(atoms, description, state) for atoms, state in zip(frames, keyed)]
     with store.lock():
         stored = store.entries()
         todo: dict[str, ase.Atoms] = {}
@@ -103,7 +124,14 @@ def label_structures(
                 f"store {store.describe()}"
             )
         tasks = [
-            (key, a.numbers.tolist(), a.positions.tolist(), calculator, kwargs)
+            (
+                key,
+                a.numbers.tolist(),
+                a.positions.tolist(),
+                calculator,
+                kwargs,
+                electronic_fields(a),
+            )
             for key, a in todo.items()
         ]
         results = map_tasks(
@@ -122,7 +150,7 @@ def label_structures(
     stored = store.entries()
     theory = theory_text(calculator, settings)
     outcome = LabelOutcome(distinct=len(set(keys)), computed=len(tasks))
-    for key, atoms in zip(keys, frames):
+    for key, atoms, (charge, spin) in zip(keys, frames, states):
         entry = stored[key]
         if entry["status"] == "ok":
             atoms = atoms.copy()
@@ -130,12 +158,46 @@ def label_structures(
                 atoms, energy=entry["energy"], forces=entry["forces"]
             )
             atoms.info[THEORY_KEY] = theory
+            if pyscf:
+                atoms.info[CHARGE_KEY], atoms.info[SPIN_KEY] = charge, spin + 1
             if entry.get("strategy"):
                 atoms.info[STRATEGY_KEY] = entry["strategy"]
             outcome.labelled.append(atoms)
         else:
             outcome.failed.append((atoms, entry["error"]))
     return outcome
+
+
+def electronic_states(
+    frames: list[ase.Atoms], calculator: str, kwargs: dict
+) -> tuple[list[tuple[int, int]], list[tuple[int, int] | None]]:
+    """The ``(charge in e, 2S)`` of each structure, and what its store key
+    holds of it: the state where it differs from the calculator's for a
+    structure that states none (:func:`~.pyscf_calculator.default_state`),
+    else None.
+
+    PySCF: :meth:`.PySCFCalculator.state_of` with ``kwargs``, which checks the
+    charge and spin a structure states. Other calculators: what the structure
+    states (:func:`~.pyscf_calculator.electronic_state`; neutral and of the
+    lowest 2S where it states none), which they get in its fields.
+
+    :raises MBEInputError: naming the first structure refused, before
+        anything is computed.
+    """
+    if calculator == "pyscf":
+        try:
+            pyscf = PySCFCalculator(**kwargs)
+        except ValueError as error:
+            raise MBEInputError(f"--calc-kwargs: {error}") from error
+        state_of, default_of = pyscf.state_of, pyscf.default_state
+    else:
+        state_of, default_of = electronic_state, default_state
+    states = [state_of(atoms) for atoms in frames]
+    keyed = [
+        None if state == default_of(atoms.numbers) else state
+        for atoms, state in zip(frames, states)
+    ]
+    return states, keyed
 
 
 def theory_text(calculator: str, settings: dict) -> str:

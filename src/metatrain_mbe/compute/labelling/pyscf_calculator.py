@@ -23,8 +23,12 @@ Spin treatment (:data:`SPIN_TREATMENTS`, ``spin_treatment``):
   the H atom is a doublet, E_1 = -13.568 eV. Separated fragments then carry
   2S = 0 between them, which can put them in ion-pair or high-energy states.
 
-``spin`` (2S) is the lowest of the electron count (:func:`spin_of`) unless
-given; ``charge`` is the total charge.
+Charge and spin (:meth:`PySCFCalculator.state_of`): a structure's own, by
+ase's and fairchem's conventions (:func:`~.executor.stated_state`:
+``info["charge"]``, else the sum of ``initial_charges``; ``info["spin"]``, the
+multiplicity 2S + 1, else the sum of ``initial_magmoms``, 2S), else the
+calculator's ``charge`` (total charge, e) and ``spin`` (2S; default the lowest
+of the electrons left by the charge, :func:`spin_of`: an H2+ has 2S = 1).
 
 Compressed hydrogen is metallic and small fragments are often nearly
 degenerate, so the SCF can fail. :data:`STRATEGIES` lists what is tried, in
@@ -84,12 +88,18 @@ import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 from ase.units import Bohr, Hartree
 
+from ...data.io import STATE_KEYS, describe
+from ...errors import MBEInputError
+from .executor import stated_state
+
 __all__ = [
     "GROUP_GAP",
     "PySCFCalculator",
     "SCFError",
     "SPIN_TREATMENTS",
     "STRATEGIES",
+    "default_state",
+    "electronic_state",
     "separated_groups",
     "spin_of",
 ]
@@ -113,13 +123,53 @@ class SCFError(RuntimeError):
     """The SCF did not converge (or gave NaN gradients) with any strategy."""
 
 
-def spin_of(numbers) -> int:
-    """2S of the lowest spin state: 0 for an even electron count, else 1.
+def spin_of(numbers, charge: int = 0) -> int:
+    """2S of the lowest spin state of the electrons that the total ``charge``
+    (e) leaves: 0 for an even count, else 1.
 
-    >>> spin_of([1, 1]), spin_of([1, 1, 1])
-    (0, 1)
+    >>> spin_of([1, 1]), spin_of([1, 1, 1]), spin_of([1, 1], charge=1)
+    (0, 1, 1)
     """
-    return int(np.sum(numbers)) % 2
+    return (int(np.sum(numbers)) - charge) % 2
+
+
+def default_state(numbers, charge: int = 0, spin: int | None = None) -> tuple[int, int]:
+    """``(charge in e, 2S)`` of a structure that states neither: the
+    calculator's charge and spin, 2S the lowest (:func:`spin_of`) without one.
+
+    >>> default_state([1, 1], charge=1)
+    (1, 1)
+    """
+    return charge, spin_of(numbers, charge) if spin is None else spin
+
+
+def electronic_state(atoms, charge: int = 0, spin: int | None = None) -> tuple[int, int]:
+    """``(charge in e, 2S)`` to compute ``atoms`` with: what the structure
+    states (:func:`~.executor.stated_state`), else the
+    calculator's ``charge`` and ``spin`` (:func:`default_state`).
+
+    >>> import ase
+    >>> atoms = ase.Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]])
+    >>> atoms.info["charge"] = 1
+    >>> electronic_state(atoms)
+    (1, 1)
+
+    :raises MBEInputError: for what :func:`stated_state` refuses, and for a
+        stated value that differs from a calculator's charge other than 0 or
+        its given spin (which one applies would be a guess).
+    """
+    stated_charge, stated_spin = stated_state(atoms)
+    for what, stated, own in (("charge", stated_charge, charge or None), ("2S", stated_spin, spin)):
+        if stated is not None and own is not None and stated != own:
+            raise MBEInputError(
+                f"{describe(atoms)}: the structure states {what} {stated}, the calculator's "
+                f"keywords {what} {own}; give one, or make them agree"
+            )
+    return default_state(
+        atoms.numbers,
+        charge if stated_charge is None else stated_charge,
+        spin if stated_spin is None else stated_spin,
+    )
 
 
 class PySCFCalculator(Calculator):
@@ -128,8 +178,9 @@ class PySCFCalculator(Calculator):
     :param xc: exchange-correlation functional.
     :param basis: Gaussian basis set.
     :param smearing: Gaussian smearing width in eV (0 for none).
-    :param spin: 2S; default :func:`spin_of` the electron count.
-    :param charge: total charge.
+    :param spin: 2S of structures that state none (see :meth:`state_of`);
+        default the lowest, :func:`spin_of` the electrons the charge leaves.
+    :param charge: total charge (e) of structures that state none.
     :param grid_level: PySCF DFT integration grid level (0-9; PySCF's default
         is 3; 2 changes hydrogen cluster energies by ~1e-6 Ha at half the cost).
     :param conv_tol: SCF energy convergence threshold (Ha).
@@ -175,21 +226,93 @@ class PySCFCalculator(Calculator):
         #: calculation (several only when the first strategy failed)
         self.solutions: dict[str, float] = {}
 
+    def default_state(self, numbers) -> tuple[int, int]:
+        """``(charge in e, 2S)`` of a structure that states neither: the
+        settings' (:func:`default_state`)."""
+        return default_state(numbers, self.settings["charge"], self.settings["spin"])
+
+    def state_of(self, atoms) -> tuple[int, int]:
+        """``(charge in e, 2S)`` of ``atoms`` here: :func:`electronic_state`
+        with the settings' charge and spin. A structure that states a charge
+        or spin of its own is checked (:meth:`check_electrons`), and a 2S it
+        states must be the lowest with ``restricted`` (α = β holds no spin);
+        a settings' charge or spin that does not fit a structure fails it in
+        :meth:`calculate` alone (a per-structure error of the label run).
+
+        :raises MBEInputError: one line naming the structure.
+        """
+        s = self.settings
+        charge, spin = electronic_state(atoms, s["charge"], s["spin"])
+        stated_charge, stated_spin = stated_state(atoms)
+        if stated_charge is None and stated_spin is None:
+            return charge, spin
+        try:
+            self.check_electrons(atoms.numbers, charge, spin)
+        except ValueError as error:
+            raise MBEInputError(f"{describe(atoms)}: {error}") from error
+        lowest = spin_of(atoms.numbers, charge)
+        if stated_spin is not None and s["spin_treatment"] == "restricted" and spin != lowest:
+            raise MBEInputError(
+                f"{describe(atoms)}: states 2S = {spin}, which --spin restricted (α = β, "
+                f"2S = {lowest}) does not hold; use --spin fixed (or unrestricted, which "
+                "starts from it)"
+            )
+        return charge, spin
+
+    def check_electrons(self, numbers, charge: int, spin: int) -> None:
+        """Refuse a state this calculator cannot compute: a negative electron
+        count, 2S above it or of the other parity, and an odd count with
+        ``restricted`` and no smearing.
+
+        :raises ValueError: one line, with the fields that give the state.
+        """
+        s = self.settings
+        electrons = int(np.sum(numbers)) - charge
+        if electrons < 0 or spin > electrons or (electrons - spin) % 2:
+            problem = f"{electrons} electrons (charge {charge}) cannot have 2S = {spin}"
+        elif s["spin_treatment"] == "restricted" and electrons % 2 and s["smearing"] <= 0:
+            problem = (
+                f"restricted spin with {electrons} electrons needs smearing > 0 "
+                "(one electron shared by α and β)"
+            )
+        else:
+            return
+        raise ValueError(
+            f"{problem} (info 'charge' is the total charge, 'spin' the multiplicity 2S + 1; "
+            "initial_charges sum to the charge, initial_magmoms to 2S)"
+        )
+
+    def check_state(self, atoms, tol: float = 1e-15) -> list[str]:
+        """The changes of ``atoms`` since the last calculation that ase finds,
+        and a change of ``info["charge"]`` or ``info["spin"]`` (ase compares no
+        ``info``)."""
+        changes = super().check_state(atoms, tol)
+        if self.atoms is not None and [self.atoms.info.get(k) for k in STATE_KEYS] != [
+            atoms.info.get(k) for k in STATE_KEYS
+        ]:
+            changes.append("info")
+        return changes
+
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        """Run the SCF (trying :data:`STRATEGIES`) and its nuclear gradients."""
+        """Run the SCF (trying :data:`STRATEGIES`) and its nuclear gradients,
+        with the structure's charge and spin (:meth:`state_of`)."""
         super().calculate(atoms, properties, system_changes)
+        charge, spin = self.state_of(self.atoms)
         self.strategy, energy, gradient, _ = self._solve(
-            self.atoms.numbers, self.atoms.positions, gradients=True
+            self.atoms.numbers, self.atoms.positions, charge, spin, gradients=True
         )
         self.results["energy"] = self.results["free_energy"] = energy * Hartree
         self.results["forces"] = -gradient * Hartree / Bohr
 
-    def _solve(self, numbers, positions, gradients: bool):
+    def _solve(self, numbers, positions, charge: int, spin: int, gradients: bool):
         """``(strategy, energy in Ha, gradient in Ha/Bohr or None, density)`` of
-        the solution kept (see the module doc); fills :attr:`solutions`."""
-        mol = self._molecule(numbers, positions)
+        the solution kept (see the module doc) for the total ``charge`` (e)
+        and ``spin`` (2S), which :meth:`check_electrons` checks first; fills
+        :attr:`solutions`."""
+        self.check_electrons(numbers, charge, spin)
+        mol = self._molecule(numbers, positions, charge, spin)
         groups = separated_groups(positions)
-        guess = len(groups) > 1 and self._guess_by_groups(mol)
+        guess = len(groups) > 1 and self._guess_by_groups(mol, numbers)
         # read at call time (tests narrow it)
         strategies = (("fragment-guess",) if guess else ()) + STRATEGIES
         failures, found = [], {}
@@ -220,33 +343,27 @@ class PySCFCalculator(Calculator):
         _, energy, gradient, density = found[kept]
         return kept, energy, gradient if gradients else None, density
 
-    def _molecule(self, numbers, positions):
-        """The PySCF molecule of the structure, with the settings' basis,
-        charge and spin."""
+    def _molecule(self, numbers, positions, charge: int, spin: int):
+        """The PySCF molecule of the structure, with the settings' basis, the
+        total ``charge`` (e) and ``spin`` (2S)."""
         from pyscf import gto
 
-        s = self.settings
-        mol = gto.M(
+        return gto.M(
             atom=[(int(z), tuple(p)) for z, p in zip(numbers, positions)],
             unit="Angstrom",
-            basis=s["basis"],
-            charge=s["charge"],
-            spin=spin_of(numbers) if s["spin"] is None else s["spin"],
+            basis=self.settings["basis"],
+            charge=charge,
+            spin=spin,
             verbose=0,
         )
-        if s["spin_treatment"] == "restricted" and mol.nelectron % 2 and s["smearing"] <= 0:
-            raise ValueError(
-                f"restricted spin with {mol.nelectron} electrons needs smearing > 0 "
-                "(one electron shared by α and β)"
-            )
-        return mol
 
-    def _guess_by_groups(self, mol) -> bool:
+    def _guess_by_groups(self, mol, numbers) -> bool:
         """Whether ``fragment-guess`` applies: a neutral structure with the
-        lowest spin, not ``fixed`` (whose 2S the groups' densities would not
-        add up to)."""
+        lowest spin and no spin in the settings, not ``fixed`` (whose 2S the
+        groups' densities would not add up to)."""
         s = self.settings
-        return mol.charge == 0 and s["spin"] is None and s["spin_treatment"] != "fixed"
+        lowest = mol.charge == 0 and mol.spin == spin_of(numbers)
+        return lowest and s["spin"] is None and s["spin_treatment"] != "fixed"
 
     def _run(self, mol, strategy: str):
         """Run one strategy: ``(scf object, energy in Ha)``. ``self.state``
@@ -288,7 +405,9 @@ class PySCFCalculator(Calculator):
         density = np.zeros(shape)
         for group in groups:
             part = PySCFCalculator(**self.settings)
-            *_, block = part._solve(numbers[group], positions[group], gradients=False)
+            *_, block = part._solve(
+                numbers[group], positions[group], 0, spin_of(numbers[group]), gradients=False
+            )
             rows = np.concatenate([np.arange(*slices[i]) for i in group])
             density[..., rows[:, None], rows[None, :]] = block
         return density

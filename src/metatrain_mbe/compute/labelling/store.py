@@ -1,10 +1,11 @@
 """A resumable store of labels: one SQLite (ase.db) row per distinct structure.
 
 Rows are keyed by :func:`structure_key`, a hash of the atomic numbers, the
-positions (rounded to 1e-8 Å) and the calculator's description, so the same
-structure labelled with the same settings is computed once, and a killed run
-finds every result it had committed. Each result is committed as soon as it
-arrives.
+positions (rounded to 1e-8 Å), the calculator's description and, for a
+structure whose charge or spin differs from the one the calculator gives a
+structure that states none, its total charge and 2S, so the same structure
+labelled with the same settings is computed once, and a killed run finds every
+result it had committed. Each result is committed as soon as it arrives.
 
 One labelling run at a time works on a store: :meth:`LabelStore.lock` holds
 the file ``STORE.running`` (:func:`~metatrain_mbe.compute.locks.holding`: the
@@ -31,17 +32,26 @@ from ..locks import holding
 __all__ = ["LabelStore", "calculator_description", "structure_key"]
 
 
-def structure_key(atoms: ase.Atoms, calculator: str) -> str:
-    """Hash of numbers, positions (1e-8 Å) and the calculator description.
+def structure_key(atoms: ase.Atoms, calculator: str, state: tuple[int, int] | None = None) -> str:
+    """Hash of numbers, positions (1e-8 Å), the calculator description and,
+    when given, ``state``: the structure's total charge (e) and 2S, given
+    when they differ from the calculator's for a structure that states none
+    (so that such a structure keeps the key it had before charge and spin
+    were read).
 
     >>> a = ase.Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]])
     >>> structure_key(a, "pyscf") == structure_key(a.copy(), "pyscf")
     True
+    >>> structure_key(a, "pyscf") == structure_key(a, "pyscf", (1, 1))
+    False
     """
     digest = hashlib.sha256()
     digest.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
     digest.update(np.round(np.asarray(atoms.positions, dtype=np.float64), 8).tobytes())
     digest.update(calculator.encode())
+    if state is not None:
+        charge, spin = state
+        digest.update(json.dumps({"charge": int(charge), "2S": int(spin)}).encode())
     return digest.hexdigest()[:32]
 
 

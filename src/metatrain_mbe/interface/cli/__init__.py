@@ -11,7 +11,9 @@ fault, whose traceback goes to a log file named in that line (or to stderr
 with ``--debug``), 130 when interrupted.
 
 Outputs (:class:`~.arguments.Output`) are never replaced without
-``--overwrite``; an old output folder is then replaced whole. A failed command
+``--overwrite``; an old output folder is then replaced whole. An output that
+is an input (:class:`~.arguments.Input`: the same file, a link to it, or a
+folder holding it) is refused, with or without ``--overwrite``. A failed command
 removes the folders it created for its outputs, and the next command with the
 same output removes what a killed one left.
 """
@@ -30,9 +32,11 @@ from pathlib import Path
 from ... import __version__
 from ...errors import MBEInputError
 from .arguments import (
-    Constant,
+    Arguments,
+    Input,
     Output,
     Parser,
+    check_inputs_kept,
     clear_leftovers,
     first_missing,
     holds_no_file,
@@ -96,15 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mtt-mbe`` console script; returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(argv, namespace=Arguments())
     except SystemExit as done:  # a bad command line (already reported), --help, --version
         return int(done.code or 0)
     try:
         outputs = [value for value in vars(args).values() if isinstance(value, Output)]
+        check_inputs_kept([v for v in vars(args).values() if isinstance(v, Input)], outputs)
         with _guarded(outputs, getattr(args, "overwrite", False)):
-            for key, value in vars(args).items():
-                if isinstance(value, Constant):
-                    setattr(args, key, value.value())
             return int(args.func(args) or 0)
     except KeyboardInterrupt:
         _error(args, "interrupted")
@@ -115,11 +117,20 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(error, MBEInputError):
             _error(args, str(error))
             return 2
-        message = f"{type(error).__name__}: {error}"
+        message = _fault(error)
         if not getattr(args, "debug", False):
             message += f" ({_log(args, argv)})"
         _error(args, message)
         return 1
+
+
+def _fault(error: Exception) -> str:
+    """The line of an unexpected fault: ``Type: message``, and for an OSError
+    naming one file ``FILE: cause`` (``out/m.pt: no space left on device
+    (writing the exported model)``) rather than Python's ``[Errno 28] ...: 'FILE'``."""
+    if isinstance(error, OSError) and error.strerror and error.filename and not error.filename2:
+        return f"{error.filename}: {error.strerror}"
+    return f"{type(error).__name__}: {error}"
 
 
 def _error(args: argparse.Namespace, message: str) -> None:

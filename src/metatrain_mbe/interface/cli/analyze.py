@@ -14,6 +14,7 @@ from .arguments import (
     check_device,
     cutoffs,
     device,
+    input_folder,
     model_file,
     structures_file,
 )
@@ -84,6 +85,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "-e",
         "--extensions",
         "--extensions-dir",
+        type=input_folder,
         help="extensions directory of the model (SOAP-BPNN)",
     )
     parser.add_argument(
@@ -142,13 +144,14 @@ def settings_from(args: argparse.Namespace) -> AnalysisSettings:
 
 def run(args: argparse.Namespace) -> int:
     """Run the reference (and model) analysis and write its outputs."""
-    from ...data import read_structures
+    from ...data.io import read_structures
+
+    frames = read_structures(args.labelled)  # a bad file is reported before torch loads
     from ..model_analysis import analyze_model
     from ..reference_analysis import analyze_reference
 
     check_device(args.device)
     settings = settings_from(args)
-    frames = read_structures(args.labelled)
     if args.model is not None:
         report = analyze_model(
             args.model,

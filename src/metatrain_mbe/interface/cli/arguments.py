@@ -19,19 +19,23 @@ from pathlib import Path
 
 __all__ = [
     "CUTOFF_HELP",
+    "Arguments",
     "Constant",
     "HelpFormatter",
+    "Input",
     "Output",
     "Parser",
     "add_output",
     "at_least",
     "check_device",
+    "check_inputs_kept",
     "clear_leftovers",
     "cutoffs",
     "device",
     "first_missing",
     "holds_no_file",
     "input_file",
+    "input_folder",
     "model_file",
     "non_negative_float",
     "output",
@@ -78,8 +82,9 @@ class Constant:
     from ``metatrain_mbe.MODULE`` only when shown or used, so that parsing a
     command line does not import torch. ``plus`` extends a tuple of choices.
 
-    :func:`~metatrain_mbe.interface.cli.main` replaces an unset flag's
-    Constant by its value before the command runs.
+    An unset flag's Constant is replaced by its value when the command first
+    reads it (:class:`Arguments`), so a command that reads its input file
+    first reports a bad file before the constant's module (often torch) loads.
     """
 
     def __init__(self, module: str, name: str, plus: tuple = ()):
@@ -101,6 +106,18 @@ class Constant:
 
     def __contains__(self, item) -> bool:
         return item in self.value()
+
+
+class Arguments(argparse.Namespace):
+    """The parsed command line; a :class:`Constant` default becomes its value
+    when it is first read."""
+
+    def __getattribute__(self, name: str):
+        value = super().__getattribute__(name)
+        if isinstance(value, Constant):
+            value = value.value()
+            setattr(self, name, value)
+        return value
 
 
 def at_least(minimum: int, what: str):
@@ -176,8 +193,14 @@ def positive_float(text: str) -> float:
     return _finite_float(text, zero=False)
 
 
-def input_file(text: str) -> str:
-    """An argument type: an existing, readable file."""
+class Input(str):
+    """A file a command reads: ``main`` refuses an :class:`Output` that is it
+    (the same path, a link to it) or a folder holding it
+    (:func:`check_inputs_kept`)."""
+
+
+def input_file(text: str) -> Input:
+    """An argument type: an existing, readable file (an :class:`Input`)."""
     path = Path(text)
     if not path.exists():
         raise argparse.ArgumentTypeError(f"{text}: no such file")
@@ -188,15 +211,25 @@ def input_file(text: str) -> str:
             pass
     except OSError as error:
         raise argparse.ArgumentTypeError(f"{text}: cannot be read ({error.strerror})") from None
+    return Input(text)
+
+
+def input_folder(text: str) -> str:
+    """An argument type: an existing folder (e.g. a model's extensions)."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text}: no such folder")
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: not a folder")
     return text
 
 
-def structures_file(text: str) -> str:
+def structures_file(text: str) -> Input:
     """An argument type: an extended XYZ file whose first line is an atom
     count (compressed files are checked when read)."""
-    input_file(text)
+    path = input_file(text)
     if Path(text).suffix in (".gz", ".bz2", ".xz"):
-        return text
+        return path
     with open(text, "rb") as stream:
         first = stream.readline(200).split()
     if not first:
@@ -205,15 +238,15 @@ def structures_file(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"{text}:line 1: not an extended XYZ file (the line is not an atom count)"
         )
-    return text
+    return path
 
 
-def model_file(text: str) -> str:
+def model_file(text: str) -> Input:
     """An argument type: an exported model (a TorchScript archive)."""
-    input_file(text)
+    path = input_file(text)
     if not zipfile.is_zipfile(text):
         raise argparse.ArgumentTypeError(f"{text}: not an exported (TorchScript) model file")
-    return text
+    return path
 
 
 class Output(str):
@@ -230,6 +263,32 @@ class Output(str):
         output = super().__new__(cls, text)
         output.kind = kind
         return output
+
+
+def check_inputs_kept(inputs: list[Input], outputs: list[Output]) -> None:
+    """Refuse an output that would destroy an input, with or without
+    ``--overwrite``: the same file (same path, or a link to it, symbolic or
+    hard), or an output folder holding the input (an old output folder is
+    replaced whole).
+
+    :raises MBEInputError: one line naming both.
+    """
+    from ...errors import MBEInputError
+
+    for output in outputs:
+        target = Path(output).resolve()
+        for read in inputs:
+            source = Path(read).resolve()
+            if source == target or (target.exists() and os.path.samefile(source, target)):
+                raise MBEInputError(
+                    f"{output}: is the input {read}; writing it would destroy what is "
+                    "read (choose another output)"
+                )
+            if output.kind == "directory" and target in source.parents:
+                raise MBEInputError(
+                    f"{read}: lies inside the output folder {output}, which the command "
+                    "replaces whole; choose an output folder that does not hold its inputs"
+                )
 
 
 def _check_writable(text: str, kind: str) -> None:

@@ -10,6 +10,7 @@ from .arguments import (
     add_output,
     at_least,
     cutoffs,
+    input_folder,
     model_file,
     positive_float,
     subcluster_calls,
@@ -43,11 +44,21 @@ def add_parser(subparsers) -> None:
         "model",
         type=model_file,
         help="exported metatomic model (model.pt), or metatrain checkpoint (model.ckpt: a "
-        "Python pickle, so load only checkpoints you trust)",
+        "Python pickle, read with torch's restricted unpickler unless --trust-checkpoint)",
+    )
+    parser.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="read a checkpoint whose pickle needs classes outside metatrain's, which "
+        "runs code from it: only for a checkpoint whose origin you trust",
     )
     add_output(parser, "file", "file to write", required=True)
     parser.add_argument(
-        "-e", "--extensions", "--extensions-dir", help="extensions directory of the model"
+        "-e",
+        "--extensions",
+        "--extensions-dir",
+        type=input_folder,
+        help="extensions directory of the model",
     )
     parser.add_argument(
         "--max-order",
@@ -124,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         mult=args.mult,
         batch_size=args.subcluster_batch_size,
         cutoff=args.cutoff,
+        trust_checkpoint=args.trust_checkpoint,
     )
     print(f"wrote {args.output} (extensions in the 'extensions' folder beside it)")
     return 0

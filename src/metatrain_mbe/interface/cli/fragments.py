@@ -66,12 +66,12 @@ def _symbols(text: str) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     """Assign and write the fragments."""
-    from ...data import read_structures, write_structures
+    from ...data.io import read_structures, write_structures
+
+    frames = read_structures(args.parents)  # a bad file is reported before torch loads
     from ...data.fragments import fragment_structures
 
-    frames = fragment_structures(
-        read_structures(args.parents), args.mult, args.ions, replace=args.replace
-    )
+    frames = fragment_structures(frames, args.mult, args.ions, replace=args.replace)
     write_structures(args.output, frames)
     counts = [int(atoms.arrays["mbe_fragment"].max()) + 1 for atoms in frames]
     print(

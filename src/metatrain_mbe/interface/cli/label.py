@@ -105,12 +105,14 @@ def _calculator(args: argparse.Namespace) -> tuple[str, dict]:
 
 def run(args: argparse.Namespace) -> int:
     """Label every structure not in the store yet, then write the output."""
+    from ...data.io import PARENT_KEY, describe, read_structures, write_structures
+
+    frames = read_structures(args.structures)  # a bad file is reported before PySCF loads
     from ...compute.labelling import LabelStore, label_structures
-    from ...data import PARENT_KEY, describe, read_structures, write_structures
 
     name, kwargs = _calculator(args)
     outcome = label_structures(
-        read_structures(args.structures),
+        frames,
         name,
         kwargs,
         LabelStore(args.store or f"{args.output}.db"),

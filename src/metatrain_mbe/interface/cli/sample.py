@@ -74,7 +74,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Sample and write the clusters."""
-    from ...data import read_structures, write_structures
+    from ...data.io import read_structures, write_structures
     from ...data.sampling import check_options, sample_clusters
 
     options = {"radius": args.radius, "bodies": args.bodies, "mult": args.mult}

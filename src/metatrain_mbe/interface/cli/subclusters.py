@@ -42,19 +42,19 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Enumerate and write the sub-clusters."""
     from ...cutoffs import Cutoffs
-    from ...data import (
-        FRAGMENT_KEY,
+    from ...data.io import FRAGMENT_KEY, read_structures, write_structures
+
+    parents = read_structures(args.parents)  # a bad file is reported before torch loads
+    from ...data.subclusters import (
         assign_parent_ids,
         bodies_of,
         enumerate_subclusters,
         isolated_atoms,
         parse_orders,
         parse_ranges,
-        read_structures,
-        write_structures,
     )
 
-    parents = assign_parent_ids(read_structures(args.parents))
+    parents = assign_parent_ids(parents)
     if args.ids is not None:
         wanted = set(parse_ranges(args.ids, "--ids"))
         parents = [p for p in parents if int(p.info["mbe_parent"]) in wanted]

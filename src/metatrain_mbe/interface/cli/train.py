@@ -45,7 +45,13 @@ def add_parser(subparsers) -> None:
         dest="restart_from",
         type=_checkpoint,
         help="checkpoint (.ckpt) to continue from, or 'auto' for the newest in outputs/ "
-        "(a checkpoint is a Python pickle: load only checkpoints you trust)",
+        "(read with torch's restricted unpickler: see --trust-checkpoint)",
+    )
+    parser.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="read the --restart checkpoint whole (a Python pickle runs code as it is read: "
+        "only for a checkpoint whose origin you trust)",
     )
     parser.add_argument(
         "-r",
@@ -70,7 +76,13 @@ def run(args: argparse.Namespace) -> int:
     options = load_options(args.options, args.override_options)
     restart = newest_checkpoint() if args.restart_from == "auto" else args.restart_from
     paths = RunPaths.from_output(args.output, args.extensions)
-    report = train(options, paths, restart_from=restart, source=args.options)
+    report = train(
+        options,
+        paths,
+        restart_from=restart,
+        trust_checkpoint=args.trust_checkpoint,
+        source=args.options,
+    )
     print(f"wrote {paths.model}, data sets in {paths.data}, options {paths.options}")
     if report is not None:
         print(f"MBE analysis of the model in {paths.report}")
