@@ -18,6 +18,10 @@
                                               (strategy, new - old), per structure
   python sets.py pick IN OUT IDS              the parents of IN with these ids
                                               (e.g. 0:99) to OUT
+  python sets.py theory OUT                   restamp OUT's mbe_theory with the
+                                              text `make.sh restricted` labels
+                                              write now (labels recorded before a
+                                              setting was named in the record)
   python sets.py spin NEW OLD                 NEW's labels against OLD's (same
                                               structures: mbe_parent, mbe_atoms),
                                               per number of atoms
@@ -227,6 +231,37 @@ def spin(new, old):
         )
 
 
+#: the PySCF settings of `make.sh restricted` (its `label` command line)
+RESTRICTED = {
+    "method": "dft",
+    "xc": "pbe",
+    "basis": "cc-pvdz",
+    "smearing": 0.025,
+    "spin_treatment": "restricted",
+    "spin": None,
+    "grid_level": 2,
+}
+
+
+def theory(out):
+    """Set ``mbe_theory`` of every label of ``out`` to the text that
+    ``make.sh restricted`` writes now. Only labels whose recorded settings are
+    all among those (a record made before a setting with its default value
+    was named in it) are restamped; any other is an error."""
+    from metatrain_mbe.compute.labelling.executor import full_settings
+    from metatrain_mbe.compute.labelling.label import theory_text
+
+    text = theory_text("pyscf", full_settings("pyscf", RESTRICTED))
+    frames = read(out)
+    for atoms in frames:
+        old = atoms.info.get("mbe_theory", "")
+        if not set(old.split(";")) <= set(text.split(";")):
+            sys.exit(f"{out}: {name(atoms)}: mbe_theory {old} is another level of theory")
+        atoms.info["mbe_theory"] = text
+    write_structures(out, frames)
+    print(f"{out}: {len(frames)} labels with mbe_theory {text}")
+
+
 def table(report):
     """Print the README's table of Ṽ^(m) and |dṼ^(m)/dr| per regime."""
     import json
@@ -277,5 +312,7 @@ if __name__ == "__main__":
         pick(*args)
     elif command == "spin":
         spin(*args)
+    elif command == "theory":
+        theory(*args)
     else:
         sys.exit(__doc__)

@@ -37,12 +37,12 @@ from ..errors import MBEInputError
 from .fragments import BOND_TOLERANCE, DEFAULT_MULT, IONS
 from .io import FRAGMENT_KEY, PARENT_KEY, describe, source_file
 
-__all__ = ["BODIES", "DEFAULT_SIZE", "PROTOCOLS", "check_options", "sample_clusters"]
+__all__ = ["SPHERE_BODIES", "DEFAULT_SIZE", "PROTOCOLS", "check_options", "sample_clusters"]
 
 PROTOCOLS = ("nearest", "pairs", "sphere")
 
 #: the bodies of a ``sphere`` cluster: whole molecules (the default) or atoms
-BODIES = ("molecules", "atoms")
+SPHERE_BODIES = ("molecules", "atoms")
 
 #: atoms per ``nearest`` and ``pairs`` cluster when no size is given
 DEFAULT_SIZE = 8
@@ -231,8 +231,8 @@ def check_options(
         raise MBEInputError("--radius: --protocol sphere needs a radius (Å)")
     if not (np.isfinite(radius) and radius > 0):
         raise MBEInputError(f"--radius: {radius} is not a finite number > 0")
-    if bodies is not None and bodies not in BODIES:
-        raise MBEInputError(f"--bodies: '{bodies}' is not one of {', '.join(BODIES)}")
+    if bodies is not None and bodies not in SPHERE_BODIES:
+        raise MBEInputError(f"--bodies: '{bodies}' is not one of {', '.join(SPHERE_BODIES)}")
     if mult is not None:
         if bodies == "atoms":
             raise MBEInputError("--mult: --bodies atoms finds no molecules")

@@ -257,7 +257,8 @@ def electronic_fields(atoms: ase.Atoms) -> dict:
 
 
 def compute_label(task: tuple) -> tuple[str, dict]:
-    """Energy (eV) and forces (eV/Å) of one structure, or the error.
+    """Energy (eV) and forces (eV/Å; none from a calculator without them,
+    such as FCI) of one structure, or the error.
 
     :param task: ``(key, numbers, positions, calculator name, kwargs)`` and,
         for a structure with charge or spin fields, those fields
@@ -275,17 +276,17 @@ def compute_label(task: tuple) -> tuple[str, dict]:
     )
     atoms.info.update({info: fields[info] for info in STATE_KEYS if info in fields})
     atoms.calc = make_calculator(name, kwargs)
+    with_forces = "forces" in atoms.calc.implemented_properties  # FCI: energies only
     try:
         energy = atoms.get_potential_energy()
-        forces = atoms.get_forces()
+        forces = atoms.get_forces() if with_forces else np.zeros(0)
     except Exception as error:  # any calculator failure is recorded, not fatal
         message = " ".join(str(error).split())
         return key, {"error": f"{type(error).__name__}: {message}"}
     if not (np.isfinite(energy) and np.all(np.isfinite(forces))):
         return key, {"error": "non-finite energy or forces"}
     strategy = getattr(atoms.calc, "strategy", "") or ""
-    return key, {
-        "energy": float(energy),
-        "forces": np.asarray(forces).tolist(),
-        "strategy": strategy,
-    }
+    result = {"energy": float(energy), "strategy": strategy}
+    if with_forces:
+        result["forces"] = np.asarray(forces).tolist()
+    return key, result

@@ -91,9 +91,11 @@ from ase.units import Bohr, Hartree
 from ...data.io import STATE_KEYS, describe
 from ...errors import MBEInputError
 from .executor import stated_state
+from .fci import fci_energy
 
 __all__ = [
     "GROUP_GAP",
+    "METHODS",
     "PySCFCalculator",
     "SCFError",
     "SPIN_TREATMENTS",
@@ -103,6 +105,11 @@ __all__ = [
     "separated_groups",
     "spin_of",
 ]
+
+#: the electronic-structure method: Kohn-Sham DFT (``xc``, smearing, spin
+#: treatment) or full configuration interaction (:mod:`.fci`, energies only;
+#: ``xc``, ``smearing``, ``spin_treatment`` and ``grid_level`` unused)
+METHODS = ("dft", "fci")
 
 #: how the α and β densities are treated (see the module doc); the first is the default
 SPIN_TREATMENTS = ("restricted", "unrestricted", "fixed")
@@ -187,6 +194,7 @@ class PySCFCalculator(Calculator):
     :param max_cycle: SCF iterations per strategy.
     :param spin_treatment: ``restricted`` (α = β, RKS), ``unrestricted``
         (UKS, one Fermi level) or ``fixed`` (UKS holding 2S); see the module doc.
+    :param method: ``dft`` or ``fci`` (:data:`METHODS`; FCI gives energies only).
     """
 
     implemented_properties = ["energy", "free_energy", "forces"]
@@ -202,8 +210,11 @@ class PySCFCalculator(Calculator):
         conv_tol: float = 1e-9,
         max_cycle: int = 100,
         spin_treatment: str = SPIN_TREATMENTS[0],
+        method: str = METHODS[0],
     ):
         super().__init__()
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         if spin_treatment not in SPIN_TREATMENTS:
             raise ValueError(
                 f"spin_treatment must be one of {', '.join(SPIN_TREATMENTS)}, got "
@@ -219,7 +230,10 @@ class PySCFCalculator(Calculator):
             conv_tol=conv_tol,
             max_cycle=max_cycle,
             spin_treatment=spin_treatment,
+            method=method,
         )
+        if method != "dft":  # energies only
+            self.implemented_properties = ["energy", "free_energy"]
         #: name of the strategy whose solution the last calculation kept
         self.strategy: str | None = None
         #: free energy (eV) of every strategy that converged in the last
@@ -298,6 +312,12 @@ class PySCFCalculator(Calculator):
         with the structure's charge and spin (:meth:`state_of`)."""
         super().calculate(atoms, properties, system_changes)
         charge, spin = self.state_of(self.atoms)
+        if self.settings["method"] == "fci":
+            self.check_electrons(self.atoms.numbers, charge, spin)
+            mol = self._molecule(self.atoms.numbers, self.atoms.positions, charge, spin)
+            energy, self.strategy = fci_energy(mol)
+            self.results["energy"] = self.results["free_energy"] = energy * Hartree
+            return
         self.strategy, energy, gradient, _ = self._solve(
             self.atoms.numbers, self.atoms.positions, charge, spin, gradients=True
         )

@@ -97,13 +97,14 @@ class LabelStore:
             entry = {"status": row.status, "error": row.get("error", "")}
             if row.status == "ok":
                 entry["energy"] = row.energy
-                entry["forces"] = row.forces
+                entry["forces"] = row.get("forces")
                 entry["strategy"] = row.get("strategy", "")
             rows[row.key[1:]] = entry
         return rows
 
     def put(self, key: str, atoms: ase.Atoms, result: dict) -> None:
-        """Commit one result: ``{"energy", "forces", "strategy"}`` or ``{"error"}``."""
+        """Commit one result: ``{"energy", "forces", "strategy"}`` (``forces``
+        absent for energy-only methods) or ``{"error"}``."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atoms = ase.Atoms(numbers=atoms.numbers, positions=atoms.positions)
         existing = [row.id for row in self.db.select(key=_stored(key))]
@@ -113,7 +114,9 @@ class LabelStore:
             self.db.write(atoms, key=_stored(key), status="failed", error=result["error"][:500])
         else:
             atoms.calc = SinglePointCalculator(
-                atoms, energy=result["energy"], forces=np.asarray(result["forces"])
+                atoms,
+                energy=result["energy"],
+                forces=np.asarray(result["forces"]) if "forces" in result else None,
             )
             self.db.write(atoms, key=_stored(key), status="ok", strategy=result.get("strategy", ""))
 

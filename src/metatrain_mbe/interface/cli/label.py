@@ -46,6 +46,14 @@ def add_parser(subparsers) -> None:
         "--calc-kwargs", default="{}", help="JSON keyword arguments of the calculator"
     )
     pyscf = parser.add_argument_group("PySCF (the paper's physics by default)")
+    pyscf.add_argument(
+        "--method",
+        choices=Constant("compute.labelling.pyscf_calculator", "METHODS"),
+        default="dft",
+        help="dft: Kohn-Sham DFT (--xc, --smearing, --spin); fci: full configuration "
+        "interaction, the exact energy in the basis (energies only; small bases such as "
+        "sto-6g: up to 5e7 determinants)",
+    )
     pyscf.add_argument("--xc", default="pbe", help="functional")
     pyscf.add_argument("--basis", default="cc-pvdz", help="basis set")
     pyscf.add_argument(
@@ -95,6 +103,7 @@ def _calculator(args: argparse.Namespace) -> tuple[str, dict]:
             "xc": args.xc,
             "basis": args.basis,
             "smearing": args.smearing,
+            "method": args.method,
             "spin_treatment": args.spin,
             "spin": args.unpaired,
             "grid_level": args.grid_level,

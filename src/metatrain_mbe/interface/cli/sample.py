@@ -44,7 +44,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument(
         "--bodies",
-        choices=Constant("data.sampling", "BODIES"),
+        choices=Constant("data.sampling", "SPHERE_BODIES"),
         metavar="BODIES",
         help="sphere only: %(choices)s (default: molecules)",
     )

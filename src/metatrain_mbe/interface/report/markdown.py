@@ -3,6 +3,7 @@ Markdown tables around the figures, each table with its units and definitions.""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 __all__ = ["write_markdown"]
@@ -145,6 +146,15 @@ def _e1_section(report: dict) -> list[str]:
     return lines
 
 
+def _has_forces(groups: dict) -> bool:
+    """Whether any |dṼ/dr| of the groups is a number (labels with forces)."""
+    return any(
+        math.isfinite(entry.get("dV_tilde", {}).get("mean", math.nan))
+        for stats in groups.values()
+        for entry in stats.get("orders", {}).values()
+    )
+
+
 def _terms_section(report: dict) -> list[str]:
     """Per group: |dṼ/dr| (independent of E_1) first, then Ṽ; for a model, with
     the reference E_1, with its own, and the reference's."""
@@ -177,6 +187,12 @@ def _terms_section(report: dict) -> list[str]:
         "sub-clusters.",
         "",
     ]
+    if reference and not _has_forces(reference):
+        lines += [
+            "The reference labels have energies only (e.g. `mtt-mbe label --method fci`): "
+            "|dṼ^(m)/dr| needs forces, so its column is empty (nan).",
+            "",
+        ]
     for group, stats in (model or reference).items():
         n = stats["n_parents"]
         lines += [f"### {group} ({n} parent{'s' * (n != 1)})", ""]

@@ -11,12 +11,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ...analysis.diagnostics import E1_TOLERANCE
 from ...analysis.study import FAR, RESOLVED, deviation
 
 __all__ = ["write_study_report"]
-
-#: largest |model E_1 - reference E_1| (eV) that the report accepts without a warning
-E1_TOLERANCE = 0.010
 
 
 def write_study_report(directory: Path, study: dict) -> None:
