@@ -127,3 +127,22 @@ def test_an_int_is_taken_for_a_float_but_no_float_for_an_int():
     assert study.proportions == [0.0, 1.0] and study.test_set == 0.2
     with pytest.raises(MBEInputError, match="mbe.subcluster_weight: Input should be a valid int"):
         parse_options({"subcluster_weight": 2.0}, "o.yaml")
+
+
+@pytest.mark.parametrize(
+    "text, overrides, message",
+    [
+        ("mbe:\n  orders: 2:7\n", [], "o.yaml: mbe.orders: 2:7 reads as a base-60 number"),
+        ("mbe:\n  cutoff: 3:8\n", [], "o.yaml: mbe.cutoff: 3:8 reads as a base-60 number"),
+        ("mbe: {}\n", ["mbe.orders=2:7"], "-r mbe.orders=2:7: mbe.orders: 2:7 reads as a base-60"),
+    ],
+)
+def test_a_value_yaml_reads_as_base_60_is_refused(tmp_path, text, overrides, message):
+    from metatrain_mbe.interface.options import load_options
+
+    (tmp_path / "o.yaml").write_text(text)
+    with pytest.raises(MBEInputError, match=message):
+        load_options(str(tmp_path / "o.yaml"), overrides)
+    (tmp_path / "o.yaml").write_text(text.replace("2:7", "'2:7'").replace("3:8", '"3:8"'))
+    quoted = [o.replace("2:7", "'2:7'") for o in overrides]
+    assert load_options(str(tmp_path / "o.yaml"), quoted)["mbe"] != {"orders": 127}

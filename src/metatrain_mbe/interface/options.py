@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -342,6 +343,39 @@ def analysis_settings(
 _OVERRIDE = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)*=.*", re.DOTALL)
 
 
+def _check_base_60(path: Path) -> None:
+    """Refuse a scalar of the file that YAML 1.1 (omegaconf's) reads as a
+    base-60 number: ``orders: 2:7`` would be 127, ``cutoff: 3:8`` 188."""
+    import yaml
+
+    if not path.is_file():
+        return  # reported by the loader
+    try:
+        root = yaml.compose(path.read_text(), Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return  # reported by the loader
+    stack = [("", root)]
+    while stack:  # in the order of the file
+        field, node = stack.pop(0)
+        if isinstance(node, yaml.MappingNode):
+            stack += [(f"{field}.{k.value}" if field else str(k.value), v) for k, v in node.value]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += [(f"{field}[{i}]", v) for i, v in enumerate(node.value)]
+        elif isinstance(node, yaml.ScalarNode) and not node.style:
+            _refuse_base_60(str(path), field, node.value)
+
+
+def _refuse_base_60(source: str, field: str, value: str) -> None:
+    """Raise :class:`MBEInputError` when ``value`` is a base-60 number in YAML 1.1."""
+    import yaml
+
+    if ":" in value and isinstance(yaml.safe_load(value), (int, float)):
+        raise MBEInputError(
+            f"{source}: {field}: {value} reads as a base-60 number in YAML; quote it "
+            f"('{value}') for a range or per-order cutoffs"
+        )
+
+
 def load_options(path: str, overrides: Sequence[str] = ()) -> dict:
     """An options YAML file merged with ``key=value`` overrides, as plain data.
 
@@ -354,6 +388,9 @@ def load_options(path: str, overrides: Sequence[str] = ()) -> dict:
             raise MBEInputError(
                 f"-r {override}: not key=value with a dotted key (e.g. -r mbe.proportion=0.1)"
             )
+        key, _, value = override.partition("=")
+        _refuse_base_60(f"-r {override}", key, value)
+    _check_base_60(Path(path))
     try:
         merged = OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(list(overrides)))
         options = OmegaConf.to_container(merged, resolve=True)
