@@ -308,3 +308,22 @@ def test_a_bad_checkpoint_is_refused_in_one_line(tmp_path):
     assert message.startswith(f"{tmp_path / 'model.ckpt'}: not a metatrain checkpoint (")
     assert message.endswith("run `mtt export` on it first") and "\n" not in message
     assert not (tmp_path / "mbe.pt").exists()
+
+
+def test_an_exported_model_cites_the_paper_and_takes_user_metadata(tmp_path, tiny_models):
+    from metatrain_mbe.compute.export import REFERENCES
+    from metatrain_mbe.interface.cli import main
+
+    (tmp_path / "meta.yaml").write_text(
+        "authors: [A. Researcher]\nreferences:\n  model: [\"my training, 2026\"]\n"
+    )
+    line = ["export", str(tiny_models["pet"]), "-o", str(tmp_path / "m.pt")]
+    assert main([*line, "--metadata", str(tmp_path / "meta.yaml")]) == 0
+    metadata = load_atomistic_model(str(tmp_path / "m.pt")).metadata()
+    assert all(reference in metadata.references["implementation"] for reference in REFERENCES)
+    assert "doi:10.1063/5.0303302" in REFERENCES[0]
+    assert metadata.authors == ["A. Researcher"]
+    assert metadata.references["model"] == ["my training, 2026"]
+    (tmp_path / "bad.yaml").write_text("colour: blue\n")
+    assert main([*line[:-1], str(tmp_path / "n.pt"), "--metadata", str(tmp_path / "bad.yaml")]) == 2
+    assert not (tmp_path / "n.pt").exists()

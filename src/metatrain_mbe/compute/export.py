@@ -11,6 +11,7 @@ from pathlib import Path
 import metatomic.torch as mta
 import torch
 
+from .. import __version__
 from ..cutoffs import Cutoffs
 from ..data.io import atomic_path, naming_path, staged_directory
 from ..errors import MBEInputError
@@ -22,7 +23,14 @@ from .extensions import recording_only, used_namespaces
 from .harmonics import make_harmonics_differentiable
 from .mbe_model import BODIES, ENERGY_BY_ORDER, MBEModel
 
-__all__ = ["export_mbe_model", "saving_through_python"]
+__all__ = ["REFERENCES", "export_mbe_model", "saving_through_python"]
+
+#: what an exported MBE model cites, in ``ModelMetadata.references["implementation"]``
+REFERENCES = (
+    "S. Chong et al., J. Chem. Phys. 164, 064121 (2026), doi:10.1063/5.0303302, "
+    "arXiv:2509.14146 (the body-order paradox of machine-learning potentials)",
+    f"metatrain-mbe {__version__}: many-body expansion tools for metatrain models",
+)
 
 #: current output names of metatomic by the deprecated spelling it still accepts
 _DEPRECATED_SPELLINGS = {
@@ -61,6 +69,7 @@ def export_mbe_model(
     batch_size: int = -1,
     cutoff: str | Cutoffs | None = None,
     trust_checkpoint: bool = False,
+    metadata: str | Path | None = None,
 ) -> mta.AtomisticModel:
     """Wrap ``model`` with :class:`MBEModel` and save it to ``output``.
 
@@ -86,6 +95,10 @@ def export_mbe_model(
         then stops at ``max_order``, or at ``truncate`` when ``max_order`` is 0.
     :param trust_checkpoint: load a checkpoint ``model`` whatever classes its
         pickle needs (:func:`~metatrain_mbe.compute.checkpoints.check_checkpoint`).
+    :param metadata: a YAML file of ``ModelMetadata`` fields (``name``,
+        ``description``, ``authors``, ``references``, ...) appended to the
+        model's, as ``mtt export --metadata`` does. The model cites
+        :data:`REFERENCES` whatever it holds.
     :return: the exported (not scripted) AtomisticModel; the file holds its
         TorchScript version, and the extensions it uses (only those) are
         added to ``extensions/`` next to it.
@@ -160,32 +173,35 @@ def export_mbe_model(
         supported_devices=capabilities.supported_devices,
         dtype=capabilities.dtype,
     )
-    metadata = inner.metadata()
+    own = inner.metadata()
     molecules = bodies == "molecules"
     over = " over molecules" if molecules else ""
     screening = f", screened within {_cutoffs_text(cutoffs)} Å" if cutoffs else ""
-    if metadata.name:
+    if own.name:
         unit = "molecules" if molecules else "bodies"
         kind = f"truncated at {truncate} {unit}" if truncate else f"with MBE outputs{over}"
-        name = f"{metadata.name} ({kind}{screening})"
+        name = f"{own.name} ({kind}{screening})"
     elif truncate:
         name = f"{truncate}-{'molecule' if molecules else 'body'} truncated{screening}"
     else:
         name = f"MBE-wrapped{over}{screening}"
-    extra = dict(metadata.extra)
+    extra = dict(own.extra)
     extra.update(_bodies_record(bodies, mult))
     if cutoffs:
         extra["mbe::cutoffs"] = _cutoffs_text(cutoffs)
-    description = metadata.description.rstrip()
+    description = own.description.rstrip()
     note = _bodies_description(bodies, mult)
     if cutoffs:
         note = f"{note} {_cutoffs_description(cutoffs, bodies)}"
-    new_metadata = mta.ModelMetadata(
-        name=name,
-        description=f"{description}\n\n{note}" if description else note,
-        authors=metadata.authors,
-        references=metadata.references,
-        extra=extra,
+    new_metadata = _with_user_metadata(
+        mta.ModelMetadata(
+            name=name,
+            description=f"{description}\n\n{note}" if description else note,
+            authors=own.authors,
+            references=_citing(dict(own.references)),
+            extra=extra,
+        ),
+        metadata,
     )
     exported = mta.AtomisticModel(wrapper, new_metadata, new_capabilities)
     output = Path(output)
@@ -226,6 +242,36 @@ def saving_through_python() -> Iterator[None]:
         yield
     finally:
         torch.jit.save = save
+
+
+def _citing(references: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``references`` with :data:`REFERENCES` among the ``implementation`` ones."""
+    implementation = list(references.get("implementation", []))
+    references["implementation"] = implementation + [
+        r for r in REFERENCES if r not in implementation
+    ]
+    return references
+
+
+def _with_user_metadata(
+    metadata: mta.ModelMetadata, path: str | Path | None
+) -> mta.ModelMetadata:
+    """``metadata`` with the fields of the YAML file ``path`` appended
+    (metatrain's ``merge_metadata``: lists extended, strings replaced)."""
+    if path is None:
+        return metadata
+    from metatrain.utils.metadata import merge_metadata
+    from omegaconf import OmegaConf
+
+    try:
+        fields = OmegaConf.to_container(OmegaConf.load(path))
+        if not isinstance(fields, dict):
+            raise ValueError("not a mapping")
+        user = mta.ModelMetadata(**{str(key): value for key, value in fields.items()})
+    except Exception as error:  # omegaconf, yaml and ModelMetadata raise many types
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise MBEInputError(f"{path}: not a model metadata file ({reason})") from error
+    return merge_metadata(metadata, user)
 
 
 def _angstrom_to(length_unit: str) -> float:

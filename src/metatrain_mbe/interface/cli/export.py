@@ -10,6 +10,7 @@ from .arguments import (
     add_output,
     at_least,
     cutoffs,
+    input_file,
     input_folder,
     model_file,
     positive_float,
@@ -100,6 +101,14 @@ def add_parser(subparsers) -> None:
         help="with --bodies molecules: factor on the covalent radii of the bonding rule "
         "(as `mtt-mbe fragments --mult`)",
     )
+    parser.add_argument(
+        "-m",
+        "--metadata",
+        type=input_file,
+        help="YAML file of model metadata (name, description, authors, references) appended "
+        "to the model's, as `mtt export --metadata`; the model always cites the paper and "
+        "metatrain-mbe",
+    )
     batch = parser.add_argument(
         "--subcluster-batch-size",
         type=subcluster_calls,
@@ -134,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         bodies=args.bodies,
         mult=args.mult,
         batch_size=args.subcluster_batch_size,
+        metadata=args.metadata,
         cutoff=args.cutoff,
         trust_checkpoint=args.trust_checkpoint,
     )
