@@ -315,7 +315,7 @@ def test_an_exported_model_cites_the_paper_and_takes_user_metadata(tmp_path, tin
     from metatrain_mbe.interface.cli import main
 
     (tmp_path / "meta.yaml").write_text(
-        "authors: [A. Researcher]\nreferences:\n  model: [\"my training, 2026\"]\n"
+        'authors: [A. Researcher]\nreferences:\n  model: ["my training, 2026"]\n'
     )
     line = ["export", str(tiny_models["pet"]), "-o", str(tmp_path / "m.pt")]
     assert main([*line, "--metadata", str(tmp_path / "meta.yaml")]) == 0

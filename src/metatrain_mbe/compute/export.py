@@ -253,9 +253,7 @@ def _citing(references: dict[str, list[str]]) -> dict[str, list[str]]:
     return references
 
 
-def _with_user_metadata(
-    metadata: mta.ModelMetadata, path: str | Path | None
-) -> mta.ModelMetadata:
+def _with_user_metadata(metadata: mta.ModelMetadata, path: str | Path | None) -> mta.ModelMetadata:
     """``metadata`` with the fields of the YAML file ``path`` appended
     (metatrain's ``merge_metadata``: lists extended, strings replaced)."""
     if path is None:
