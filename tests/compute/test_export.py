@@ -167,13 +167,33 @@ def test_nve_conserves_energy_like_the_inner_model(tmp_path, tiny_models):
     assert truncated <= 2 * inner + 1e-6
 
 
-def test_periodic_systems_are_refused(tmp_path, tiny_models):
-    wrapped = calculator(export(tiny_models["pet"], tmp_path / "mbe.pt"))
+def test_a_cluster_in_a_wide_periodic_cell_is_the_isolated_cluster(tmp_path, tiny_models):
+    # engines pass clusters in a periodic box (LAMMPS p p p, i-PI): accepted when no
+    # atom sees a periodic image within the interaction range, refused otherwise
+    path = export(tiny_models["pet"], tmp_path / "e3.pt", "--truncate", "3")
+    wrapped = calculator(path)
+    cutoff = load_atomistic_model(str(path)).capabilities().interaction_range
     atoms = hydrogen_cluster(4, seed=6)
-    atoms.cell = np.eye(3) * 10
-    atoms.pbc = True
-    with pytest.raises(Exception, match="non-periodic"):
-        wrapped.run_model(atoms, BY_ORDER)
+    atoms.positions += 1.0 - atoms.positions.min(axis=0)  # whole inside the cell
+    isolated = wrapped.run_model(atoms, {**BY_ORDER, "energy": BY_ORDER[ENERGY_BY_ORDER]})
+    boxed = atoms.copy()
+    boxed.cell = np.eye(3) * (np.ptp(atoms.positions, axis=0).max() + cutoff + 3.0)
+    boxed.pbc = True
+    periodic = wrapped.run_model(boxed, {**BY_ORDER, "energy": BY_ORDER[ENERGY_BY_ORDER]})
+    for name in (ENERGY_BY_ORDER, "energy"):
+        assert torch.allclose(periodic[name].block().values, isolated[name].block().values)
+    boxed.calc = wrapped
+    atoms.calc = calculator(path)
+    np.testing.assert_allclose(boxed.get_forces(), atoms.get_forces(), atol=1e-10)
+
+    small = boxed.copy()
+    small.cell = np.eye(3) * (np.ptp(atoms.positions, axis=0).max() + 0.5 * cutoff + 1.0)
+    with pytest.raises(Exception, match="may be within the interaction range"):
+        wrapped.run_model(small, BY_ORDER)
+    slab = boxed.copy()
+    slab.pbc = [True, True, False]
+    with pytest.raises(Exception, match="periodic in some directions only"):
+        wrapped.run_model(slab, BY_ORDER)
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ from metatomic.torch import ModelOutput, NeighborListOptions, System
 
 from .batching import (
     batch_atoms,
+    check_isolated,
     fragment_separation,
     fragment_system,
     parent_pairs,
@@ -90,8 +91,7 @@ class SubclusterEvaluator(torch.nn.Module):
         memberships: List[torch.Tensor] = []
         orders: List[torch.Tensor] = []
         for k, system in enumerate(systems):
-            if bool(system.pbc.any()):
-                raise ValueError("the many-body expansion needs a non-periodic system")
+            check_isolated(system, self.interaction_range)
             positions = system.positions
             body_of_atom = bodies[k].to(device=positions.device, dtype=torch.long)
             n_bodies = int(body_of_atom.max()) + 1 if len(body_of_atom) > 0 else 0
