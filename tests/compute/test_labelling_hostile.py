@@ -25,7 +25,7 @@ def test_an_unknown_pyscf_keyword_is_refused_with_the_accepted_ones():
         check_calculator("pyscf", {"spin_treatmnt": "fixed"})
     assert str(error.value) == (
         "--calc-kwargs: pyscf does not accept spin_treatmnt (accepted: basis, charge, "
-        "conv_tol, grid_level, max_cycle, smearing, spin, spin_treatment, xc)"
+        "conv_tol, grid_level, max_cycle, method, smearing, spin, spin_treatment, xc)"
     )
     check_calculator("pyscf", {"spin_treatment": "fixed", "xc": "pbe"})
 
