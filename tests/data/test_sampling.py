@@ -26,6 +26,23 @@ def test_bulk_frames_hit_the_density(regime, target):
     assert distances.min() > 0.7
 
 
+@pytest.mark.parametrize("regime, target", [("low", 0.720), ("high", 0.999), ("high", 1.25)])
+def test_bulk_frames_at_the_paper_s_intermediate_densities(regime, target):
+    frame = hydrogen_bulk(regime, n_atoms=64, seed=4, density=target)
+    assert density(frame) == pytest.approx(target, rel=1e-6)
+    assert frame.info["density"] == target and frame.info["regime"] == regime
+    nearest = np.sort(frame.get_all_distances(mic=True), axis=1)[:, 1]
+    if regime == "low":  # the packing stays molecular
+        assert np.allclose(nearest, 0.74, atol=1e-6)
+    # the spacing shrinks with the density: minimum distances scale as ρ^(-1/3)
+    assert nearest.min() > 0.85 * (1.34 / target) ** (1 / 3) - 1e-9 or regime == "low"
+
+
+def test_a_bulk_density_that_is_not_positive_is_refused():
+    with pytest.raises(MBEInputError, match="--density: -1.0 is not a finite number > 0"):
+        hydrogen_bulk("high", density=-1.0)
+
+
 def test_nearest_protocol_takes_the_nearest_neighbours():
     frame = hydrogen_bulk("high", n_atoms=64, seed=0)
     # sorted distances from every bulk atom to its 7 nearest neighbours

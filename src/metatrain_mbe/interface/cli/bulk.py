@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .arguments import Constant, add_output, at_least
+from .arguments import Constant, add_output, at_least, positive_float
 
 
 def add_parser(subparsers) -> None:
@@ -33,6 +33,13 @@ def add_parser(subparsers) -> None:
         default=64,
         help="atoms per frame (even for the molecular low-density regime)",
     )
+    parser.add_argument(
+        "--density",
+        type=positive_float,
+        help="mass density in g/cm³ instead of the regime's (e.g. the paper's intermediate "
+        "0.720, 0.876, 0.999, 1.14, 1.25); the regime then sets the packing (molecules or "
+        "atoms), with minimum distances scaled as the density's cube root",
+    )
     parser.add_argument("--seed", type=at_least(0, "a random seed"), default=0, help="random seed")
     add_output(parser, "file", "extended XYZ to write", required=True)
     parser.set_defaults(func=run)
@@ -43,7 +50,13 @@ def run(args: argparse.Namespace) -> int:
     from ...data import write_structures
     from ...data.bulk import hydrogen_bulk
 
-    frames = [hydrogen_bulk(args.regime, args.atoms, args.seed + k) for k in range(args.frames)]
+    frames = [
+        hydrogen_bulk(args.regime, args.atoms, args.seed + k, args.density)
+        for k in range(args.frames)
+    ]
     write_structures(args.output, frames)
-    print(f"wrote {len(frames)} {args.regime}-density frames to {args.output}")
+    print(
+        f"wrote {len(frames)} {args.regime}-packed frames at {frames[0].info['density']:g} "
+        f"g/cm³ to {args.output}"
+    )
     return 0
