@@ -1,5 +1,6 @@
 """analyze_model and `mtt-mbe analyze --model` on a tiny PET model."""
 
+import gzip
 import json
 
 import ase.io
@@ -52,6 +53,9 @@ def test_analyze_model_writes_model_and_reference(tmp_path, tiny_models, labelle
         assert (out / name).is_file(), name
     assert json.loads((out / "report.json").read_text())["model"] == report["model"]
     assert set(report["model"]["groups"]) == {"all", "a", "b"}
+    with gzip.open(out / "subclusters.chemiscope.json.gz", "rt") as stream:
+        references = json.load(stream)["meta"]["references"]
+    assert any("doi:10.1063/5.0303302" in reference for reference in references)
     # full-order analysis reproduces the model's own energy of each parent
     energy = mts.load(str(out / "model" / "mbe_energy.mts"))
     calc = MetatomicCalculator(str(tiny_models["pet"]))

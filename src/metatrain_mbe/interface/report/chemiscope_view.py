@@ -10,6 +10,7 @@ import ase
 import torch
 
 from ...analysis import ParentResult
+from ...compute.export import REFERENCES
 
 __all__ = ["MAX_STRUCTURES", "write_chemiscope"]
 
@@ -57,7 +58,13 @@ def write_chemiscope(path: Path, results: Sequence[ParentResult]) -> Path | None
         str(path),
         structures=frames,
         properties=properties,
-        metadata={"name": "MBE sub-clusters: V(S) of the model"},
+        metadata={
+            "name": "MBE sub-clusters: V(S) of the model",
+            "description": "Every sub-cluster S of two bodies or more of the analysed parents, "
+            "with its many-body term V(S) (eV) from the model and, where the labels allow, "
+            "from the reference, and their difference.",
+            "references": list(REFERENCES),
+        },
         settings={
             "map": {
                 "x": {"property": "order"},
