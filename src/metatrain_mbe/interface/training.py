@@ -36,7 +36,6 @@ import copy
 import logging
 import os
 import re
-import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ from ..data.assembly import DataRequest, assemble_training_data, write_data_sets
 from ..data.io import atomic_path
 from ..data.splitting import SPLITS
 from ..errors import MBEInputError
+from .cli.arguments import remove
 from .metatrain_checks import check_metatrain_options
 from .options import MBEOptions, analysis_settings, parse_options
 from .set_specs import label_keys, replacing, rewrite_paths, single_set
@@ -245,7 +245,7 @@ def train(
             _train_prepared(prepared, paths, checkpoint_dir, restart_from, source)
         except BaseException:  # a failed training leaves nothing it made but checkpoints
             for path in created:
-                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+                remove(path)
             if fresh and not any(checkpoint_dir.glob("*.ckpt")):
                 _remove_with_empty_parents(checkpoint_dir)
             raise
@@ -345,7 +345,7 @@ def run_analysis(prepared: PreparedRun, paths: RunPaths) -> dict | None:
 def _remove_with_empty_parents(directory: Path) -> None:
     """Delete ``directory`` (``outputs/DATE/TIME``), then its parents that are
     left empty (``outputs/DATE``, ``outputs``)."""
-    shutil.rmtree(directory, ignore_errors=True)
+    remove(directory)
     for parent in directory.parents:
         if parent == Path(".") or not parent.is_dir() or any(parent.iterdir()):
             break
