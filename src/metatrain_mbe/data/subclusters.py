@@ -35,10 +35,14 @@ from ..errors import MBEInputError
 from ..expansion import DEFAULT_MAX_ATOMS, MAX_SUBCLUSTERS, Cutoffs, SubsetPlan
 from .io import (
     ATOMS_KEY,
+    CHARGE_KEY,
+    CHARGES_ARRAY,
     FRAGMENT_KEY,
     LABEL_KEYS,
+    MAGMOMS_ARRAY,
     ORDER_KEY,
     PARENT_KEY,
+    SPIN_KEY,
     STATE_KEYS,
     check_cluster,
     describe,
@@ -278,8 +282,8 @@ def enumerate_subclusters(
                 for name, values in arrays.items():
                     sub.new_array(name, values[atoms])
                 sub.info.update(extra)
-                if sub.has("initial_charges"):
-                    sub.info["charge"] = _total(sub.get_initial_charges())
+                if sub.has(CHARGES_ARRAY):
+                    sub.info[CHARGE_KEY] = _total(sub.get_initial_charges())
                 sub.info[PARENT_KEY] = int(parent.info[PARENT_KEY])
                 sub.info[ATOMS_KEY] = np.array(atoms, dtype=int)
                 sub.info[ORDER_KEY] = m
@@ -299,21 +303,21 @@ def check_parent_state(parent: ase.Atoms) -> None:
 
     :raises MBEInputError: one line naming the parent and field.
     """
-    charge = parent.info.get("charge", 0)
-    if not (_is_number(charge) and charge == 0) and not parent.has("initial_charges"):
+    charge = parent.info.get(CHARGE_KEY, 0)
+    if not (_is_number(charge) and charge == 0) and not parent.has(CHARGES_ARRAY):
         raise MBEInputError(
-            f"{describe(parent)}: field 'charge'={charge} is the parent's total charge, "
+            f"{describe(parent)}: field '{CHARGE_KEY}'={charge} is the parent's total charge, "
             "from which sub-cluster charges cannot be derived; give per-atom "
-            "'initial_charges' (e.g. each molecule's formal charge on its atoms)"
+            f"'{CHARGES_ARRAY}' (e.g. each molecule's formal charge on its atoms)"
         )
-    spin = parent.info.get("spin", 1)
+    spin = parent.info.get(SPIN_KEY, 1)
     if not (_is_number(spin) and spin in (1, 2)) and not np.any(
         parent.get_initial_magnetic_moments()
     ):
         raise MBEInputError(
-            f"{describe(parent)}: field 'spin'={spin} is the parent's spin multiplicity "
+            f"{describe(parent)}: field '{SPIN_KEY}'={spin} is the parent's spin multiplicity "
             "2S + 1, from which sub-cluster spins cannot be derived; give per-atom "
-            "'initial_magmoms' (their sum over a sub-cluster is its 2S)"
+            f"'{MAGMOMS_ARRAY}' (their sum over a sub-cluster is its 2S)"
         )
 
 
