@@ -5,9 +5,10 @@
 #   bash data/hydrogen/make.sh relabel       # relabel the store's fallback labels
 #                                            # with the current strategies (below)
 #   bash data/hydrogen/make.sh restricted [WORKERS]
-#                                            # relabel the complete sets, then the
-#                                            # parents, with --spin restricted into
-#                                            # restricted/ (below)
+#                                            # relabel the parents, then the complete
+#                                            # sets, with --spin restricted into
+#                                            # restricted/, and label the
+#                                            # intermediate-density parents (below)
 # Resumable at two levels: every label is committed to labels.db (a local
 # store, not in git) as it is computed, and every complete sub-cluster set is
 # added to subclusters.xyz.gz as soon as its batch is labelled (rewritten
@@ -98,26 +99,54 @@ batch() {  # IDS: label the sets of these parents, add the complete ones
 
 # restricted: the shipped data relabelled with --spin restricted (one spin
 # branch for every structure, as the paper's FHI-aims runs) into restricted/:
-# first the complete sets, one low- and one high-density parent per batch in
-# the order of the shipped sets, each committed to restricted/subclusters.xyz.gz
-# as soon as it is labelled, then the parents (restricted/parents.xyz.gz, in
-# chunks of 100). Resumable like the rest (store labels-restricted.db).
+# first the 1 000 parents (restricted/parents.xyz.gz, grown in chunks of 100),
+# then the intermediate-density parents (below), then the complete sets, one
+# low- and one high-density parent per batch in the order of the shipped sets,
+# each committed to restricted/subclusters.xyz.gz as soon as it is labelled.
+# Resumable like the rest (store labels-restricted.db; finished chunks and
+# sets are skipped).
+#
+# Intermediate densities: 100 parents at each of the paper's five
+# out-of-distribution densities (ids 1000.., 1100.., ..; info density and
+# regime=intermediate), from 20 new stand-in frames per density. Below
+# 0.95 g/cm³ (0.720, 0.876) the frames pack H2 molecules and clusters keep them
+# whole (--regime low, pairs protocol); from 0.999 on, atoms (--regime high,
+# nearest protocol): the midpoint of the two regimes (0.90 g/cm³) is where the
+# stand-in switches from the molecular to the atomic packing; info packing
+# says which.
+INTERMEDIATE=(0.720 0.876 0.999 1.14 1.25)
 if [[ "${1:-}" == restricted ]]; then
     workers=${2:-1}
     label="mtt-mbe label --workers $workers --grid-level 2 --spin restricted --store labels-restricted.db"
     sets_file=restricted/subclusters.xyz.gz
     mkdir -p restricted
-    for ((i = 0; i < N_SETS; i++)); do
-        batch "$i,$((200 + i))"
-    done
-    python sets.py spin restricted/subclusters.xyz.gz subclusters.xyz.gz
     for ((start = 0; start < 1000; start += 100)); do
         chunk=work/restricted-parents-$start
         if [[ -e $chunk.xyz ]]; then continue; fi
         python sets.py pick parents.xyz.gz "$chunk-to-label.xyz" "$start:$((start + 99))"
         $label "$chunk-to-label.xyz" -o "$chunk.xyz" --retry-failed --overwrite || (($? == 3))
-        python sets.py concat restricted/parents.xyz.gz work/restricted-parents-*.xyz
+        python sets.py concat restricted/parents.xyz.gz work/restricted-parents-*[0-9].xyz
     done
+    for k in "${!INTERMEDIATE[@]}"; do
+        rho=${INTERMEDIATE[$k]} chunk=work/intermediate-$k first=$((1000 + 100 * k))
+        if [[ -e $chunk.xyz ]]; then continue; fi
+        if awk "BEGIN {exit !($rho < 0.95)}"; then
+            regime=low protocol=pairs packing=molecular
+        else
+            regime=high protocol=nearest packing=atomic
+        fi
+        mtt-mbe bulk --regime $regime --density "$rho" -n 20 --atoms 64 \
+            --seed $((3000 + 100 * k)) -o "$chunk-bulk.xyz" --overwrite
+        mtt-mbe sample "$chunk-bulk.xyz" --protocol $protocol --size 8 -n 100 \
+            --seed $((30 + k)) --first-id $first -o "$chunk-sampled.xyz" --overwrite
+        python sets.py stamp "$chunk-sampled.xyz" regime=intermediate packing=$packing
+        $label "$chunk-sampled.xyz" -o "$chunk.xyz" --retry-failed --overwrite || (($? == 3))
+        python sets.py concat restricted/intermediate.xyz.gz work/intermediate-*[0-9].xyz
+    done
+    for ((i = 0; i < N_SETS; i++)); do
+        batch "$i,$((200 + i))"
+    done
+    python sets.py spin restricted/subclusters.xyz.gz subclusters.xyz.gz
     exit 0
 fi
 

@@ -22,6 +22,8 @@
                                               text `make.sh restricted` labels
                                               write now (labels recorded before a
                                               setting was named in the record)
+  python sets.py stamp IN KEY=VALUE...        set these info keys on every
+                                              frame of IN (rewritten)
   python sets.py spin NEW OLD                 NEW's labels against OLD's (same
                                               structures: mbe_parent, mbe_atoms),
                                               per number of atoms
@@ -210,6 +212,17 @@ def pick(path, out, ids):
     print(f"{out}: {len(frames)} parents")
 
 
+def stamp(path, *pairs):
+    """Set ``info[KEY] = VALUE`` for every ``KEY=VALUE`` on every frame of ``path``."""
+    frames = read(path)
+    for pair in pairs:
+        key, value = pair.split("=", 1)
+        for atoms in frames:
+            atoms.info[key] = value
+    write_structures(path, frames)
+    print(f"{path}: {len(frames)} structures stamped {' '.join(pairs)}")
+
+
 def spin(new, old):
     """How the labels of ``new`` differ from those of ``old`` for the same
     structures, per number of atoms (the isolated atom, sub-clusters, parents)."""
@@ -312,6 +325,8 @@ if __name__ == "__main__":
         pick(*args)
     elif command == "spin":
         spin(*args)
+    elif command == "stamp":
+        stamp(*args)
     elif command == "theory":
         theory(*args)
     else:
