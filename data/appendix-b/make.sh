@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The paper's appendix-B test: complete sub-cluster sets of the bonded and the
-# fragmented H8 antiprism (geometry.py), labelled with FCI/STO-6G, and the
-# bonded one with restricted PBE/cc-pVDZ; their reference MBE and the Fig. 7
-# layout (see README.md here: why the fragmented PBE set is not complete).
+# fragmented H8 antiprism (geometry.py), labelled with FCI/STO-6G and with
+# restricted PBE/cc-pVDZ; their reference MBE and the Fig. 7 layout (README.md).
 #   bash data/appendix-b/make.sh [WORKERS]
 # Resumable: labels are committed to local stores as they come (work/*.db).
 set -euo pipefail
@@ -15,8 +14,7 @@ mtt-mbe subclusters work/parents.xyz --with-parents -o work/to-label.xyz --overw
 mtt-mbe label work/to-label.xyz -o fci.xyz.gz --method fci --basis sto-6g \
     --workers "$workers" --store work/fci.db --overwrite
 mtt-mbe analyze fci.xyz.gz -o work/fci --group-by geometry --overwrite
-mtt-mbe subclusters work/parents.xyz --ids 0 --with-parents -o work/bonded-to-label.xyz --overwrite
-mtt-mbe label work/bonded-to-label.xyz -o pbe.xyz.gz --spin restricted --basis cc-pvdz \
+mtt-mbe label work/to-label.xyz -o pbe.xyz.gz --spin restricted --basis cc-pvdz \
     --grid-level 3 --workers "$workers" --store work/pbe.db --overwrite
 mtt-mbe analyze pbe.xyz.gz -o work/pbe --group-by geometry --overwrite
 python figure.py fig7.png

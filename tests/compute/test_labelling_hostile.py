@@ -24,8 +24,9 @@ def test_an_unknown_pyscf_keyword_is_refused_with_the_accepted_ones():
     with pytest.raises(MBEInputError) as error:
         check_calculator("pyscf", {"spin_treatmnt": "fixed"})
     assert str(error.value) == (
-        "--calc-kwargs: pyscf does not accept spin_treatmnt (accepted: basis, charge, "
-        "conv_tol, grid_level, max_cycle, method, smearing, spin, spin_treatment, xc)"
+        "--calc-kwargs: pyscf does not accept spin_treatmnt (accepted: basis, bond_dim, "
+        "charge, conv_tol, grid_level, max_cycle, method, scratch, smearing, spin, "
+        "spin_treatment, sweeps, xc)"
     )
     check_calculator("pyscf", {"spin_treatment": "fixed", "xc": "pbe"})
 

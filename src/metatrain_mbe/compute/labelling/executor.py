@@ -120,10 +120,16 @@ def full_settings(name: str, kwargs: dict) -> dict:
     constructor names (all of :class:`.PySCFCalculator`'s) and its
     ``default_parameters``, without ase's own bookkeeping keywords (``label``,
     ``directory``, ...). Two labels with the same full settings are at the
-    same level of theory.
+    same level of theory. A class with a ``theory_settings`` method (as
+    :meth:`.PySCFCalculator.theory_settings`) then keeps the settings it names
+    (those of the method in use, without where it runs).
 
     >>> full_settings("pyscf", {"basis": "sto-3g"})["spin_treatment"]
     'restricted'
+    >>> "bond_dim" in full_settings("pyscf", {}), "bond_dim" in full_settings(
+    ...     "pyscf", {"method": "dmrg"}
+    ... )
+    (False, True)
     """
     cls = calculator_class(name)
     parameters = inspect.signature(cls.__init__).parameters.values()
@@ -134,7 +140,9 @@ def full_settings(name: str, kwargs: dict) -> dict:
     }
     declared = dict(getattr(cls, "default_parameters", None) or {})
     settings = {**declared, **named, **kwargs}
-    return {k: v for k, v in settings.items() if k in kwargs or k not in _CALCULATOR_KEYWORDS}
+    settings = {k: v for k, v in settings.items() if k in kwargs or k not in _CALCULATOR_KEYWORDS}
+    theory = getattr(cls, "theory_settings", None)
+    return settings if theory is None else theory(settings)
 
 
 def make_calculator(name: str, kwargs: dict):
@@ -258,7 +266,7 @@ def electronic_fields(atoms: ase.Atoms) -> dict:
 
 def compute_label(task: tuple) -> tuple[str, dict]:
     """Energy (eV) and forces (eV/Å; none from a calculator without them,
-    such as FCI) of one structure, or the error.
+    such as FCI, CCSD(T) or DMRG) of one structure, or the error.
 
     :param task: ``(key, numbers, positions, calculator name, kwargs)`` and,
         for a structure with charge or spin fields, those fields
@@ -276,7 +284,7 @@ def compute_label(task: tuple) -> tuple[str, dict]:
     )
     atoms.info.update({info: fields[info] for info in STATE_KEYS if info in fields})
     atoms.calc = make_calculator(name, kwargs)
-    with_forces = "forces" in atoms.calc.implemented_properties  # FCI: energies only
+    with_forces = "forces" in atoms.calc.implemented_properties  # correlated: energies only
     try:
         energy = atoms.get_potential_energy()
         forces = atoms.get_forces() if with_forces else np.zeros(0)

@@ -9,8 +9,11 @@ time per store, see :mod:`.store`).
 
 Each label records its level of theory in ``info["mbe_theory"]``
 (:func:`theory_text`: the calculator and every setting, defaults included,
-e.g. the functional, basis, smearing, spin treatment and charge of PySCF)
-and, for PySCF, the solver strategy that converged in ``info["mbe_strategy"]``.
+e.g. the method, functional, basis, smearing, spin treatment and charge of
+PySCF, and DMRG's bond dimension and sweeps;
+:meth:`.PySCFCalculator.theory_settings`) and, for PySCF, the solver strategy
+in ``info["mbe_strategy"]`` (the SCF strategy that converged, FCI's solver,
+what the UHF stability loop of CCSD(T) did, DMRG's sweeps).
 The store key holds the same settings, so labels of two levels of theory
 never mix, and an expansion refuses sub-clusters of different levels
 (:func:`metatrain_mbe.data.sets.collect_sets`).
@@ -187,6 +190,8 @@ def electronic_states(
     if calculator == "pyscf":
         try:
             pyscf = PySCFCalculator(**kwargs)
+        except MBEInputError:  # already one line for the user (DMRG without block2)
+            raise
         except ValueError as error:
             raise MBEInputError(f"--calc-kwargs: {error}") from error
         state_of, default_of = pyscf.state_of, pyscf.default_state

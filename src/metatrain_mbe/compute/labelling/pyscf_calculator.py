@@ -1,7 +1,33 @@
-"""An ase calculator running Kohn-Sham DFT with PySCF, on one spin branch.
+"""An ase calculator running Kohn-Sham DFT with PySCF, on one spin branch, or
+a correlated method for energies alone.
 
 Defaults follow the paper (section II B): PBE, Gaussian smearing of 0.025 eV,
 cc-pVDZ, spin-restricted. Energies in eV, forces in eV/Å.
+
+Methods (:data:`METHODS`, ``method``), in the basis ``basis``, for the
+structure's charge and spin (below):
+
+- ``dft`` (default) — Kohn-Sham DFT with ``xc``, smearing, grid and spin
+  treatment (the rest of this doc): energies and forces;
+- ``fci`` — full configuration interaction (:mod:`.fci`): the exact energy in
+  the basis, the lowest state of spin S; up to 5e7 determinants (H8 in
+  STO-6G: 4 900, 15 s);
+- ``ccsd(t)`` — UCCSD(T) on the lowest stable UHF (:mod:`.ccsd_t`: two
+  starting guesses, a stability loop): O(N^7), for clusters beyond FCI;
+  exact for two electrons and size-consistent, but single-reference: tenths
+  of an eV from FCI on near-degenerate clusters (the 1.4 Å H4 square:
+  +0.24 eV), 1e-4 eV on two H2 units;
+- ``dmrg`` — DMRG with block2 (:mod:`.dmrg`, optional: ``pip install
+  block2``), spin-adapted, final bond dimension ``bond_dim`` and at most
+  ``sweeps`` sweeps: FCI's energy once M is large enough (H8 in STO-6G at
+  M = 250, 3 s), a variational upper bound below.
+
+The correlated methods give energies only (the report then gives Ṽ^(m), not
+their gradients), use ``conv_tol`` and ``max_cycle`` for their SCF (the UHF of
+``ccsd(t)``) and ignore ``xc``, ``smearing``, ``grid_level`` and
+``spin_treatment``, which stay in the level of theory as given. ``bond_dim``
+and ``sweeps`` belong to the level of theory of ``dmrg`` alone, ``scratch``
+(where DMRG writes) to none (:meth:`PySCFCalculator.theory_settings`).
 
 Spin treatment (:data:`SPIN_TREATMENTS`, ``spin_treatment``):
 
@@ -44,6 +70,13 @@ changes:
    that are degenerate get the electrons unequally (an H3 of atoms 6 Å apart
    lands 11 eV above three atoms); from the groups' densities the SCF starts
    at the solution when the groups are far apart, and near it otherwise;
+0b. ``aligned-groups`` — next, for the same structures: the groups' Fermi
+   levels aligned by moving fractions of electrons between groups
+   (:mod:`.aligned_groups`). With one Fermi level, groups whose half-filled
+   levels differ (an H3 and an H atom 50 Å apart) exchange charge however far
+   apart they are, and the plain SCF moves whole electrons between them at
+   every cycle. Converged, it is kept without the fallbacks, like
+   ``fragment-guess``;
 1. ``diis`` — PySCF's default DIIS from the superposition of atomic densities;
 2. ``damped`` — DIIS with damping (0.5) and a level shift (0.2 Ha), more cycles;
 3. ``huckel-guess`` — DIIS from an extended-Hückel guess;
@@ -62,7 +95,8 @@ changes:
    close to its solution.
 
 The first strategy that converges with finite gradients is kept when it is the
-first of the list (``diis``, as for most structures). When it fails, every
+first of the list (``diis``, as for most structures; :data:`GROUP_STRATEGIES`
+for separated groups). When they fail, every
 fallback is tried and the converged solution of lowest free energy
 (E - σS, the quantity the smeared SCF minimises) is kept: fallbacks can land
 in different self-consistent solutions, and the lowest is the one a better
@@ -90,13 +124,19 @@ from ase.units import Bohr, Hartree
 
 from ...data.io import STATE_KEYS, describe
 from ...errors import MBEInputError
+from .aligned_groups import aligned_groups_scf
+from .ccsd_t import ccsd_t_energy
+from .dmrg import BOND_DIM, SWEEPS, check_options, dmrg_energy, require_block2
 from .executor import stated_state
 from .fci import fci_energy
 
 __all__ = [
     "GROUP_GAP",
+    "GROUP_STRATEGIES",
     "METHODS",
+    "METHOD_SETTINGS",
     "PySCFCalculator",
+    "RUN_SETTINGS",
     "SCFError",
     "SPIN_TREATMENTS",
     "STRATEGIES",
@@ -107,14 +147,24 @@ __all__ = [
 ]
 
 #: the electronic-structure method: Kohn-Sham DFT (``xc``, smearing, spin
-#: treatment) or full configuration interaction (:mod:`.fci`, energies only;
-#: ``xc``, ``smearing``, ``spin_treatment`` and ``grid_level`` unused)
-METHODS = ("dft", "fci")
+#: treatment), or, energies only, full configuration interaction (:mod:`.fci`),
+#: UCCSD(T) (:mod:`.ccsd_t`) or DMRG (:mod:`.dmrg`; ``xc``, ``smearing``,
+#: ``spin_treatment`` and ``grid_level`` unused by these three)
+METHODS = ("dft", "fci", "ccsd(t)", "dmrg")
+
+#: settings of one method alone: part of its level of theory only
+METHOD_SETTINGS = {"dmrg": ("bond_dim", "sweeps")}
+
+#: settings of where a calculation runs, part of no level of theory
+RUN_SETTINGS = ("scratch",)
 
 #: how the α and β densities are treated (see the module doc); the first is the default
 SPIN_TREATMENTS = ("restricted", "unrestricted", "fixed")
 
 STRATEGIES = ("diis", "damped", "huckel-guess", "newton", "smearing-schedule")
+#: the first strategies of a structure whose atoms fall into groups far apart
+#: (:func:`separated_groups`), in place of plain ``diis``
+GROUP_STRATEGIES = ("fragment-guess", "aligned-groups")
 
 #: atoms closer than this (Å) are in one group for ``fragment-guess``
 GROUP_GAP = 3.0
@@ -194,7 +244,15 @@ class PySCFCalculator(Calculator):
     :param max_cycle: SCF iterations per strategy.
     :param spin_treatment: ``restricted`` (α = β, RKS), ``unrestricted``
         (UKS, one Fermi level) or ``fixed`` (UKS holding 2S); see the module doc.
-    :param method: ``dft`` or ``fci`` (:data:`METHODS`; FCI gives energies only).
+    :param method: ``dft``, ``fci``, ``ccsd(t)`` or ``dmrg`` (:data:`METHODS`;
+        all but ``dft`` give energies only).
+    :param bond_dim: ``dmrg``: the final bond dimension M.
+    :param sweeps: ``dmrg``: the most sweeps (at least
+        :data:`~.dmrg.MIN_SWEEPS`).
+    :param scratch: ``dmrg``: the folder of its scratch folders (None: the
+        system's temporary folder).
+    :raises ValueError: one line, for a setting out of its range.
+    :raises MBEInputError: for ``dmrg`` without block2.
     """
 
     implemented_properties = ["energy", "free_energy", "forces"]
@@ -211,6 +269,9 @@ class PySCFCalculator(Calculator):
         max_cycle: int = 100,
         spin_treatment: str = SPIN_TREATMENTS[0],
         method: str = METHODS[0],
+        bond_dim: int = BOND_DIM,
+        sweeps: int = SWEEPS,
+        scratch: str | None = None,
     ):
         super().__init__()
         if method not in METHODS:
@@ -220,6 +281,9 @@ class PySCFCalculator(Calculator):
                 f"spin_treatment must be one of {', '.join(SPIN_TREATMENTS)}, got "
                 f"{spin_treatment!r}"
             )
+        if method == "dmrg":
+            require_block2()
+            check_options(bond_dim, sweeps, scratch)
         self.settings = dict(
             xc=xc,
             basis=basis,
@@ -231,6 +295,9 @@ class PySCFCalculator(Calculator):
             max_cycle=max_cycle,
             spin_treatment=spin_treatment,
             method=method,
+            bond_dim=bond_dim,
+            sweeps=sweeps,
+            scratch=scratch,
         )
         if method != "dft":  # energies only
             self.implemented_properties = ["energy", "free_energy"]
@@ -239,6 +306,22 @@ class PySCFCalculator(Calculator):
         #: free energy (eV) of every strategy that converged in the last
         #: calculation (several only when the first strategy failed)
         self.solutions: dict[str, float] = {}
+
+    @staticmethod
+    def theory_settings(settings: dict) -> dict:
+        """The settings that give the level of theory: without
+        :data:`RUN_SETTINGS`, and without the :data:`METHOD_SETTINGS` of a
+        method other than ``settings["method"]``, so the labels of ``dft``
+        and ``fci`` keep the keys they had before DMRG's settings existed.
+
+        >>> PySCFCalculator.theory_settings({"method": "fci", "bond_dim": 250, "scratch": None})
+        {'method': 'fci'}
+        """
+        unused = set(RUN_SETTINGS)
+        for method, names in METHOD_SETTINGS.items():
+            if method != settings.get("method", METHODS[0]):
+                unused.update(names)
+        return {k: v for k, v in settings.items() if k not in unused}
 
     def default_state(self, numbers) -> tuple[int, int]:
         """``(charge in e, 2S)`` of a structure that states neither: the
@@ -309,13 +392,14 @@ class PySCFCalculator(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         """Run the SCF (trying :data:`STRATEGIES`) and its nuclear gradients,
-        with the structure's charge and spin (:meth:`state_of`)."""
+        or the correlated method of the settings, with the structure's charge
+        and spin (:meth:`state_of`)."""
         super().calculate(atoms, properties, system_changes)
         charge, spin = self.state_of(self.atoms)
-        if self.settings["method"] == "fci":
+        if self.settings["method"] != "dft":
             self.check_electrons(self.atoms.numbers, charge, spin)
             mol = self._molecule(self.atoms.numbers, self.atoms.positions, charge, spin)
-            energy, self.strategy = fci_energy(mol)
+            energy, self.strategy = self._correlated(mol)
             self.results["energy"] = self.results["free_energy"] = energy * Hartree
             return
         self.strategy, energy, gradient, _ = self._solve(
@@ -323,6 +407,15 @@ class PySCFCalculator(Calculator):
         )
         self.results["energy"] = self.results["free_energy"] = energy * Hartree
         self.results["forces"] = -gradient * Hartree / Bohr
+
+    def _correlated(self, mol) -> tuple[float, str]:
+        """``(energy in Ha, strategy text)`` of the correlated method of the settings."""
+        s = self.settings
+        if s["method"] == "fci":
+            return fci_energy(mol)
+        if s["method"] == "ccsd(t)":
+            return ccsd_t_energy(mol, s["conv_tol"], s["max_cycle"])
+        return dmrg_energy(mol, s["bond_dim"], s["sweeps"], s["scratch"])
 
     def _solve(self, numbers, positions, charge: int, spin: int, gradients: bool):
         """``(strategy, energy in Ha, gradient in Ha/Bohr or None, density)`` of
@@ -334,7 +427,8 @@ class PySCFCalculator(Calculator):
         groups = separated_groups(positions)
         guess = len(groups) > 1 and self._guess_by_groups(mol, numbers)
         # read at call time (tests narrow it)
-        strategies = (("fragment-guess",) if guess else ()) + STRATEGIES
+        first = GROUP_STRATEGIES if guess else STRATEGIES[:1]  # kept at once when converged
+        strategies = first + tuple(name for name in STRATEGIES if name not in first)
         failures, found = [], {}
         self.state = {"density": None, "groups": groups, "numbers": numbers, "positions": positions}
         self.solutions = {}
@@ -355,7 +449,7 @@ class PySCFCalculator(Calculator):
             free = energy if free is None else free
             found[strategy] = (float(free), float(energy), np.asarray(gradient), mf.make_rdm1())
             self.solutions[strategy] = float(free) * Hartree
-            if index == 0:  # the first strategy converged: keep it, as for most structures
+            if index < len(first):  # a first strategy converged: keep it, as for most structures
                 break
         if not found:
             raise SCFError("SCF failed with every strategy (" + "; ".join(failures) + ")")
@@ -391,8 +485,16 @@ class PySCFCalculator(Calculator):
         s = self.settings
         smeared = s["smearing"] > 0
         density = self.state["density"]
-        if strategy == "fragment-guess":
-            density = self._superposed_density(mol)
+        if strategy in GROUP_STRATEGIES:
+            if self.state.get("superposed") is None:
+                self.state["superposed"] = self._superposed_density(mol)
+            density = self.state["superposed"]
+            if strategy == "aligned-groups":
+                mf = aligned_groups_scf(
+                    self._solver(mol, "diis"), self.state["groups"], density, s["conv_tol"]
+                )
+                self.state["density"] = mf.make_rdm1()
+                return mf, mf.e_tot
             strategy = "diis"
         elif strategy == "newton" and smeared:
             start = self._solver(mol, "newton", smearing=False, unrestricted=True)

@@ -11,6 +11,7 @@ from .arguments import (
     Constant,
     add_output,
     at_least,
+    input_folder,
     non_negative_float,
     resumable,
     scheduler,
@@ -50,9 +51,13 @@ def add_parser(subparsers) -> None:
         "--method",
         choices=Constant("compute.labelling.pyscf_calculator", "METHODS"),
         default="dft",
-        help="dft: Kohn-Sham DFT (--xc, --smearing, --spin); fci: full configuration "
-        "interaction, the exact energy in the basis (energies only; small bases such as "
-        "sto-6g: up to 5e7 determinants)",
+        help="dft: Kohn-Sham DFT (--xc, --smearing, --spin), energies and forces. Energies "
+        "only (the report gives V~(m), not forces; --xc, --smearing, --spin, --grid-level "
+        "unused): fci: full configuration interaction, the exact energy in the basis (small "
+        "bases such as sto-6g: up to 5e7 determinants); ccsd(t) (quote it in a shell): "
+        "UCCSD(T) on the lowest stable UHF, O(N^7), exact for 2 electrons but tenths of an "
+        "eV off FCI on near-degenerate clusters; dmrg: DMRG with block2 (pip install "
+        "block2), FCI's energy once --bond-dim is large enough, a variational bound below",
     )
     pyscf.add_argument("--xc", default="pbe", help="functional")
     pyscf.add_argument("--basis", default="cc-pvdz", help="basis set")
@@ -78,6 +83,28 @@ def add_parser(subparsers) -> None:
     pyscf.add_argument(
         "--grid-level", type=int, choices=range(10), default=3, help="DFT grid level"
     )
+    pyscf.add_argument(
+        "--bond-dim",
+        type=at_least(1, "a bond dimension"),
+        metavar="M",
+        help="--method dmrg: the final bond dimension (default 250; sweeps 1-4 at M/4 with "
+        "noise 1e-4, 5-8 at M/2 with noise 1e-5, then M without noise)",
+    )
+    pyscf.add_argument(
+        "--sweeps",
+        type=at_least(9, "a number of sweeps"),
+        metavar="N",
+        help="--method dmrg: the most sweeps (default 20); they stop once a noiseless sweep "
+        "changes the energy by less than 1e-9 Ha, and a label still changing by more than "
+        "1e-6 Ha fails",
+    )
+    pyscf.add_argument(
+        "--scratch",
+        type=input_folder,
+        metavar="DIR",
+        help="--method dmrg: where each calculation makes its scratch folder, removed "
+        "afterwards (default: the system's temporary folder)",
+    )
     parser.add_argument(
         "--workers", type=at_least(1, "a number of processes"), default=1, help="local processes"
     )
@@ -98,6 +125,11 @@ def _calculator(args: argparse.Namespace) -> tuple[str, dict]:
         raise MBEInputError(f"--calc-kwargs: not JSON ({error})") from error
     if not isinstance(kwargs, dict):
         raise MBEInputError("--calc-kwargs: must be a JSON object")
+    dmrg = {"bond_dim": args.bond_dim, "sweeps": args.sweeps, "scratch": args.scratch}
+    dmrg = {key: value for key, value in dmrg.items() if value is not None}
+    if dmrg and (args.calculator != "pyscf" or args.method != "dmrg"):
+        flag = "--" + next(iter(dmrg)).replace("_", "-")
+        raise MBEInputError(f"{flag}: applies to --method dmrg only")
     if args.calculator == "pyscf":
         kwargs = {
             "xc": args.xc,
@@ -107,6 +139,7 @@ def _calculator(args: argparse.Namespace) -> tuple[str, dict]:
             "spin_treatment": args.spin,
             "spin": args.unpaired,
             "grid_level": args.grid_level,
+            **dmrg,
             **kwargs,
         }
     return args.calculator, kwargs
