@@ -22,7 +22,13 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["Cutoffs"]
+__all__ = ["Cutoffs", "NEEDS_AN_ORDER"]
+
+#: why a screened expansion without a largest order is refused (the family of
+#: every order up to the cluster's size would be unbounded)
+NEEDS_AN_ORDER = (
+    "--cutoff screens a truncated expansion: give --variants K,..., --truncate K or --max-order K"
+)
 
 
 class Cutoffs:

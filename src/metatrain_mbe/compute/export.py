@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import metatomic.torch as mta
 import torch
 
 from .. import __version__
-from ..cutoffs import Cutoffs
+from ..cutoffs import NEEDS_AN_ORDER, Cutoffs
 from ..data.io import atomic_path, naming_path, staged_directory
 from ..errors import MBEInputError
 from ..expansion import DEFAULT_MAX_ATOMS
@@ -21,7 +21,7 @@ from .checkpoints import check_checkpoint
 from .evaluator import load_model
 from .extensions import recording_only, used_namespaces
 from .harmonics import make_harmonics_differentiable
-from .mbe_model import BODIES, ENERGY_BY_ORDER, MBEModel
+from .mbe_model import BODIES, ENERGY_BY_ORDER, MBEModel, variant_output
 
 __all__ = ["REFERENCES", "export_mbe_model", "saving_through_python"]
 
@@ -63,6 +63,7 @@ def export_mbe_model(
     extensions: str | Path | None = None,
     max_order: int = 0,
     truncate: int = 0,
+    variants: Sequence[int] = (),
     max_atoms: int = DEFAULT_MAX_ATOMS,
     bodies: str = "atoms",
     mult: float | None = None,
@@ -75,8 +76,15 @@ def export_mbe_model(
 
     :param model: exported model (``.pt``) or metatrain checkpoint (``.ckpt``).
     :param max_order: largest body order of ``mbe::energy_by_order`` (0: all).
-    :param truncate: when > 0, ``energy`` becomes the k-body truncated
-        expansion E_k of the model.
+    :param truncate: when > 0, ``energy`` itself becomes the k-body truncated
+        expansion E_k of the model (for an engine that cannot select an
+        output variant; ``variants`` keeps the complete energy beside E_k).
+    :param variants: body orders K: the model gets one energy variant
+        ``energy/mbe_K`` per K
+        (:func:`~metatrain_mbe.compute.mbe_model.variant_output`), the K-body
+        truncated expansion E_K in the energy unit (eV for metatrain models),
+        with forces by autograd, computed only when an engine requests it;
+        ``energy`` stays the model's.
     :param bodies: ``"atoms"`` (every atom a body) or ``"molecules"``: the
         model splits each system into molecules by the rule of ``mtt-mbe
         fragments`` (bonded atoms: at most (1 - BOND_TOLERANCE) × ``mult`` ×
@@ -91,8 +99,9 @@ def export_mbe_model(
         ``--cutoff`` (:meth:`Cutoffs.parse <metatrain_mbe.cutoffs.Cutoffs.parse>`:
         ``"3.5"`` or ``"3:8,4:6"``): a sub-cluster of m bodies is kept when
         every two of its bodies are within R_m (molecules: their closest
-        atoms). Needs ``truncate`` or ``max_order``; ``mbe::energy_by_order``
-        then stops at ``max_order``, or at ``truncate`` when ``max_order`` is 0.
+        atoms). Needs ``truncate``, ``variants`` or ``max_order``; screens
+        every output; ``mbe::energy_by_order`` then stops at ``max_order``, or
+        at the largest of ``truncate`` and ``variants`` when ``max_order`` is 0.
     :param trust_checkpoint: load a checkpoint ``model`` whatever classes its
         pickle needs (:func:`~metatrain_mbe.compute.checkpoints.check_checkpoint`).
     :param metadata: a YAML file of ``ModelMetadata`` fields (``name``,
@@ -107,16 +116,17 @@ def export_mbe_model(
     """
     if max_order < 0 or truncate < 0 or batch_size < -1:
         raise MBEInputError("--max-order and --truncate must be >= 0, --batch-size >= -1")
+    variants = sorted(set(variants))
+    if any(k < 1 for k in variants):
+        raise MBEInputError(f"--variants: body orders must be >= 1, got {variants[0]}")
     if bodies not in BODIES:
         raise MBEInputError(f"--bodies must be one of {', '.join(BODIES)}, got '{bodies}'")
     try:
         cutoffs = cutoff if isinstance(cutoff, Cutoffs) else Cutoffs.parse(cutoff)
     except ValueError as error:
         raise MBEInputError(f"--cutoff: {error}") from None
-    if cutoffs and not (truncate or max_order):
-        raise MBEInputError(
-            "--cutoff screens a truncated expansion: give --truncate K or --max-order K"
-        )
+    if cutoffs and not (truncate or max_order or variants):
+        raise MBEInputError(NEEDS_AN_ORDER)
     if mult is None:
         from ..data.fragments import DEFAULT_MULT
 
@@ -133,6 +143,9 @@ def export_mbe_model(
     if "energy" not in capabilities.outputs:
         raise MBEInputError(f"{model}: the model has no 'energy' output to expand")
     energy_unit = capabilities.outputs["energy"].unit
+    for name in map(variant_output, variants):
+        if name in capabilities.outputs:
+            raise MBEInputError(f"{model}: the model already has an output '{name}'")
     bond_cutoffs = None
     if bodies == "molecules":
         try:
@@ -154,11 +167,16 @@ def export_mbe_model(
         bodies=bodies,
         bond_cutoffs=bond_cutoffs,
         batch_size=batch_size,
-        cutoffs=_cutoff_list(cutoffs, max(truncate, max_order), capabilities.length_unit),
+        cutoffs=_cutoff_list(
+            cutoffs, max(truncate, max_order, *variants), capabilities.length_unit
+        ),
+        variants=variants,
     ).eval()
 
     outputs = {name: capabilities.outputs[name] for name in declared_outputs(capabilities.outputs)}
     screened = " over the sub-clusters kept by the cutoffs" if cutoffs else ""
+    energy = capabilities.outputs["energy"]
+    outputs.update(_energy_outputs(energy, truncate, variants, bodies, cutoffs))
     outputs[ENERGY_BY_ORDER] = mta.ModelOutput(
         unit=energy_unit,
         sample_kind="system",
@@ -177,20 +195,28 @@ def export_mbe_model(
     molecules = bodies == "molecules"
     over = " over molecules" if molecules else ""
     screening = f", screened within {_cutoffs_text(cutoffs)} Å" if cutoffs else ""
+    listed = ", ".join(variant_output(k).partition("/")[2] for k in variants)
+    with_variants = f", energy variants {listed}" if variants else ""
     if own.name:
         unit = "molecules" if molecules else "bodies"
         kind = f"truncated at {truncate} {unit}" if truncate else f"with MBE outputs{over}"
-        name = f"{own.name} ({kind}{screening})"
+        name = f"{own.name} ({kind}{with_variants}{screening})"
     elif truncate:
-        name = f"{truncate}-{'molecule' if molecules else 'body'} truncated{screening}"
+        body = "molecule" if molecules else "body"
+        name = f"{truncate}-{body} truncated{with_variants}{screening}"
     else:
-        name = f"MBE-wrapped{over}{screening}"
+        name = f"MBE-wrapped{over}{with_variants}{screening}"
     extra = dict(own.extra)
     extra.update(_bodies_record(bodies, mult))
     if cutoffs:
         extra["mbe::cutoffs"] = _cutoffs_text(cutoffs)
     description = own.description.rstrip()
     note = _bodies_description(bodies, mult)
+    if variants:
+        note = (
+            f"{note} Energy variants {listed}: the expansion truncated at K {bodies}, "
+            "computed only when requested."
+        )
     if cutoffs:
         note = f"{note} {_cutoffs_description(cutoffs, bodies)}"
     new_metadata = _with_user_metadata(
@@ -270,6 +296,44 @@ def _with_user_metadata(metadata: mta.ModelMetadata, path: str | Path | None) ->
         reason = " ".join(str(error).split()) or type(error).__name__
         raise MBEInputError(f"{path}: not a model metadata file ({reason})") from error
     return merge_metadata(metadata, user)
+
+
+def _energy_outputs(
+    energy: mta.ModelOutput,
+    truncate: int,
+    variants: list[int],
+    bodies: str,
+    cutoffs: Cutoffs,
+) -> dict[str, mta.ModelOutput]:
+    """``energy`` (described: metatomic asks a description of every output of a
+    quantity with variants) and its variants ``energy/mbe_K``, in the inner
+    model's energy unit and sample kind."""
+    screened = f", sub-clusters screened within {_cutoffs_text(cutoffs)} Å" if cutoffs else ""
+    unit = energy.unit or "the model's energy unit"
+
+    def truncated(order: int) -> str:
+        return (
+            f"many-body expansion truncated at {order} {bodies}: E_{order}, the sum of V(S) "
+            f"over the sub-clusters of at most {order} {bodies}{screened} ({unit})"
+        )
+
+    if truncate:
+        description = f"{truncated(truncate)}, in place of the model's own energy"
+    else:
+        description = energy.description or f"the model's energy, every body order ({unit})"
+    outputs = {
+        "energy": mta.ModelOutput(
+            unit=energy.unit,
+            sample_kind=energy.sample_kind,
+            explicit_gradients=energy.explicit_gradients,
+            description=description,
+        )
+    }
+    for order in variants:
+        outputs[variant_output(order)] = mta.ModelOutput(
+            unit=energy.unit, sample_kind=energy.sample_kind, description=truncated(order)
+        )
+    return outputs
 
 
 def _angstrom_to(length_unit: str) -> float:

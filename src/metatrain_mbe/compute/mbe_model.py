@@ -4,8 +4,15 @@
 (any metatomic model with per-atom energies). Its ``energy`` output is the inner
 model's, unchanged, unless ``truncate`` is set: then ``energy`` is the k-body
 truncated expansion E_k of the inner model (forces by autograd, as usual). It
-adds ``mbe::energy_by_order``: one row per system, properties ``body_order`` =
-1..max_order, values the per-order sums Σ_{|S|=m} V(S) in the energy unit.
+adds
+
+- ``mbe::energy_by_order``: one row per system, properties ``body_order`` =
+  1..max_order, values the per-order sums Σ_{|S|=m} V(S) in the energy unit;
+- with ``variants``, one energy variant ``energy/mbe_K`` (:func:`variant_output`)
+  per K: the K-body truncated expansion E_K, beside the complete ``energy``.
+
+Each is computed only when requested: a call asking for ``energy`` alone (an
+MD step with the complete energy) runs the inner model alone.
 
 The bodies are atoms (``bodies="atoms"``) or molecules (``bodies="molecules"``,
 found in each system by bonding,
@@ -13,18 +20,19 @@ found in each system by bonding,
 then unions of whole molecules, orders count molecules, and the one-body terms
 are the molecules' own energies in the parent's geometry.
 
-Both come from sub-cluster energies E(T) only, through
+All come from sub-cluster energies E(T) only, through
 
     Σ_{|S|=m} V(S) = Σ_{|T|<=m} (-1)^(m-|T|) C(N-|T|, m-|T|) E(T),
 
 (N bodies, |T| counted in bodies) which is the Möbius inversion summed per
 order; E_k is the sum of these for m <= k. Every sub-cluster is evaluated in
 one call of the inner model, or in calls of ``batch_size`` sub-clusters
-(:class:`~metatrain_mbe.compute.subcluster_evaluator.SubclusterEvaluator`).
+(:class:`~metatrain_mbe.compute.subcluster_evaluator.SubclusterEvaluator`),
+once for all the outputs of a call (up to the largest order any of them needs).
 
 With ``cutoffs`` the family is screened (:mod:`.screening`): a sub-cluster of
 m bodies is kept when every two of its bodies are within R_m (molecules:
-their closest atoms), and both outputs are sums over the kept sub-clusters,
+their closest atoms), and every output is a sum over the kept sub-clusters,
 Σ_{kept |S|=m} V(S) = Σ_{kept T} W[T, m-1] E(T), with the integer weights of
 :func:`~metatrain_mbe.compute.screening.screened_weights`. The family is
 enumerated in the model at every call; its number of sub-clusters grows
@@ -43,11 +51,21 @@ from .bonding import bonded_fragments
 from .screening import body_distances, screened_tuples, screened_weights, tuple_members
 from .subcluster_evaluator import SubclusterEvaluator
 
-__all__ = ["MBEModel", "ENERGY_BY_ORDER", "BODIES"]
+__all__ = ["MBEModel", "ENERGY_BY_ORDER", "BODIES", "MBE_VARIANT", "variant_output"]
 
 ENERGY_BY_ORDER = "mbe::energy_by_order"
 #: what a body of the expansion can be
 BODIES = ("atoms", "molecules")
+#: prefix of the energy variants: ``energy/mbe_K`` is the expansion truncated at K bodies
+MBE_VARIANT = "mbe_"
+
+
+def variant_output(order: int) -> str:
+    """The output name of the energy variant truncated at ``order`` bodies,
+    ``energy/mbe_K`` (a metatomic variant of ``energy``: ASE
+    ``variants={"energy": "mbe_K"}``, LAMMPS ``variant/energy mbe_K``, i-PI
+    ``energy_variant=mbe_K``)."""
+    return f"energy/{MBE_VARIANT}{order}"
 
 
 def _binomial(n: int, k: int) -> float:
@@ -80,15 +98,19 @@ class MBEModel(torch.nn.Module):
     :param energy_unit: unit of the inner model's energy.
     :param max_order: largest body order of ``mbe::energy_by_order``
         (0: complete, every order up to the number of bodies; with
-        ``cutoffs``, 0 is ``truncate``).
+        ``cutoffs``, 0 is the largest of ``truncate`` and ``variants``).
     :param truncate: when > 0, ``energy`` is the truncated expansion E_k with
         k = ``truncate``; 0 keeps the inner model's energy.
+    :param variants: body orders K of the energy variants ``energy/mbe_K``
+        (:func:`variant_output`), each the truncated expansion E_K (energy
+        unit), computed only when requested.
     :param max_atoms: largest number of bodies expanded completely (2^N
         sub-clusters).
     :param cutoffs: distance screening (model length unit): R_m of order m at
         index m - 1, ``inf`` for an order not screened, orders past the end
         take the last entry; non-increasing (the family is then downward
-        closed). Needs ``truncate`` or ``max_order``. Empty: no screening.
+        closed). Needs ``truncate``, ``variants`` or ``max_order``. Empty: no
+        screening.
     :param bodies: ``"atoms"`` or ``"molecules"`` (:data:`BODIES`).
     :param batch_size: 0: every sub-cluster in one call of the inner model;
         > 0 calls of at most this many sub-clusters; -1 64 on a CPU, one call
@@ -101,6 +123,7 @@ class MBEModel(torch.nn.Module):
 
     bond_cutoffs: torch.Tensor
     cutoffs: List[float]
+    truncations: Dict[str, int]
 
     def __init__(
         self,
@@ -115,26 +138,34 @@ class MBEModel(torch.nn.Module):
         bond_cutoffs: Optional[torch.Tensor] = None,
         batch_size: int = -1,
         cutoffs: Optional[List[float]] = None,
+        variants: Optional[List[int]] = None,
     ):
         super().__init__()
         if bodies not in BODIES:
             raise ValueError(f"bodies must be one of {', '.join(BODIES)}, got '{bodies}'")
         if bodies == "molecules" and bond_cutoffs is None:
             raise ValueError("molecules as bodies need the bonding cutoffs")
+        variants = [int(k) for k in variants] if variants is not None else []
+        if any(k < 1 for k in variants):
+            raise ValueError(f"variant body orders must be >= 1, got {variants}")
+        # the truncated energies by output name: E_k of each
+        truncations: Dict[str, int] = {variant_output(k): k for k in variants}
+        if truncate > 0:
+            truncations["energy"] = truncate
         cutoffs = [float(r) for r in cutoffs] if cutoffs is not None else []
         if cutoffs:
-            if max_order <= 0 and truncate <= 0:
-                raise ValueError("a screened expansion needs truncate or max_order")
+            if max_order <= 0 and not truncations:
+                raise ValueError("a screened expansion needs truncate, variants or max_order")
             if any(not r > 0 for r in cutoffs) or any(b > a for a, b in zip(cutoffs, cutoffs[1:])):
                 raise ValueError(f"cutoffs must be positive and non-increasing, got {cutoffs}")
             if max_order <= 0:
-                max_order = truncate
+                max_order = max(truncations.values())
         self.evaluator = SubclusterEvaluator(
             model, neighbor_lists, interaction_range, energy_unit, batch_size
         )
         self._neighbor_lists = neighbor_lists
         self.max_order = max_order
-        self.truncate = truncate
+        self.truncations = truncations
         self.max_atoms = max_atoms
         self.energy_unit = energy_unit
         self.orders_output = ENERGY_BY_ORDER
@@ -152,15 +183,17 @@ class MBEModel(torch.nn.Module):
         return self._neighbor_lists
 
     def _order_for(self, n_bodies: int, wanted: int) -> int:
-        if wanted > 0:
-            return min(wanted, n_bodies)
-        if n_bodies > self.max_atoms:
+        """The largest sub-cluster (in bodies) an output of orders up to
+        ``wanted`` needs (0: every order); refuses a complete, unscreened
+        expansion of more than ``max_atoms`` bodies."""
+        order = min(wanted, n_bodies) if wanted > 0 else n_bodies
+        if order == n_bodies and n_bodies > self.max_atoms and not self.screened:
             raise ValueError(
                 f"a complete many-body expansion of {n_bodies} {self.bodies} needs "
                 f"2^{n_bodies} sub-clusters (limit {self.max_atoms}); export with --max-order "
                 "(and --cutoff, for large clusters)"
             )
-        return n_bodies
+        return order
 
     def bodies_of(self, system: System) -> torch.Tensor:
         """The body of each atom of ``system``, 0 .. K-1: the atom itself, or
@@ -175,34 +208,37 @@ class MBEModel(torch.nn.Module):
         outputs: Dict[str, ModelOutput],
         selected_atoms: Optional[Labels] = None,
     ) -> Dict[str, TensorMap]:
-        """The inner model's outputs, ``energy`` (possibly truncated) and the
-        MBE outputs."""
+        """The inner model's outputs, ``energy`` (possibly truncated), the
+        energy variants and ``mbe::energy_by_order``: those requested only."""
         want_orders = self.orders_output in outputs
-        want_truncated = "energy" in outputs and self.truncate > 0
-        if not (want_orders or want_truncated):  # an MD step: the inner model alone
-            return self.evaluator.model(systems, outputs, selected_atoms)
-
+        truncated: List[str] = []  # the requested truncated energies
         inner: Dict[str, ModelOutput] = {}
         for name, output in outputs.items():
-            if name != self.orders_output and not (name == "energy" and self.truncate > 0):
+            if name in self.truncations:
+                truncated.append(name)
+            elif name != self.orders_output:
                 inner[name] = output
+        if not want_orders and len(truncated) == 0:  # an MD step: the inner model alone
+            return self.evaluator.model(systems, outputs, selected_atoms)
+
         results: Dict[str, TensorMap] = {}
         if len(inner) > 0:
             results = self.evaluator.model(systems, inner, selected_atoms)
 
         bodies: List[torch.Tensor] = []
         counts: List[int] = []
-        largest = 0
-        depth = 0
+        largest = 0  # the orders of mbe::energy_by_order
+        depth = 0  # the largest sub-cluster evaluated
         for system in systems:
             body_of_atom = self.bodies_of(system)
             n_bodies = int(body_of_atom.max()) + 1 if len(system) > 0 else 0
             bodies.append(body_of_atom)
             counts.append(n_bodies)
-            largest = max(largest, self._order_for(n_bodies, self.max_order))
-            if want_truncated:
-                depth = max(depth, min(self.truncate, n_bodies))
-        depth = max(depth, largest if want_orders else 0)
+            if want_orders:
+                largest = max(largest, self._order_for(n_bodies, self.max_order))
+            for name in truncated:
+                depth = max(depth, self._order_for(n_bodies, self.truncations[name]))
+        depth = max(depth, largest)
         families: Optional[List[torch.Tensor]] = None
         screened: List[torch.Tensor] = []  # per system, the weights of its family
         if self.screened:
@@ -213,7 +249,9 @@ class MBEModel(torch.nn.Module):
                 families.append(tuple_members(tuples, counts[k]))
                 screened.append(screened_weights(tuples, counts[k]))
         by_order: List[torch.Tensor] = []
-        per_atom: List[torch.Tensor] = []
+        per_atom: Dict[str, List[torch.Tensor]] = {}
+        for name in truncated:
+            per_atom[name] = []
         k_system = 0
         for members, orders, atom_energy in self.evaluator(systems, depth, bodies, families):
             n_atoms = members.shape[1]
@@ -227,34 +265,39 @@ class MBEModel(torch.nn.Module):
             if self.screened:
                 # per sub-cluster T and order m: (-1)^(m-|T|) #{kept S ⊇ T, |S| = m}
                 weights = screened[k_system].to(atom_energy)
-                sums = subcluster_energy @ weights
-                coefficients = weights[:, : min(self.truncate, top)].sum(dim=1)
             else:
-                e_t = torch.zeros(top, dtype=atom_energy.dtype, device=atom_energy.device)
-                e_t = e_t.index_add(0, orders - 1, subcluster_energy)
                 weights = order_weights(n_bodies, top).to(atom_energy)
-                sums = weights @ e_t
-                # W[m, t] = 0 for t > m
-                coefficients = weights[: min(self.truncate, top)].sum(dim=0)[orders - 1]
-            k_system += 1
-            row = torch.zeros(largest, dtype=atom_energy.dtype, device=atom_energy.device)
-            keep = min(largest, top)
-            row[:keep] = sums[:keep]
-            by_order.append(row)
-            if want_truncated:
+            for name in truncated:
+                cut = min(self.truncations[name], top)
+                if self.screened:
+                    coefficients = weights[:, :cut].sum(dim=1)
+                else:
+                    # W[m, t] = 0 for t > m
+                    coefficients = weights[:cut].sum(dim=0)[orders - 1]
                 contribution = coefficients[subcluster] * atom_energy
-                per_atom.append(
+                per_atom[name].append(
                     torch.zeros(
                         n_atoms, dtype=atom_energy.dtype, device=atom_energy.device
                     ).index_add(0, parent_atom, contribution)
                 )
+            if want_orders:
+                if self.screened:
+                    sums = subcluster_energy @ weights
+                else:
+                    e_t = torch.zeros(top, dtype=atom_energy.dtype, device=atom_energy.device)
+                    sums = weights @ e_t.index_add(0, orders - 1, subcluster_energy)
+                row = torch.zeros(largest, dtype=atom_energy.dtype, device=atom_energy.device)
+                keep = min(largest, top)
+                row[:keep] = sums[:keep]
+                by_order.append(row)
+            k_system += 1
 
         if want_orders:
             results[self.orders_output] = _per_system_map(
                 torch.stack(by_order), "body_order", torch.arange(1, largest + 1)
             )
-        if want_truncated:
-            results["energy"] = _energy_map(per_atom, outputs["energy"], selected_atoms)
+        for name in truncated:
+            results[name] = _energy_map(per_atom[name], outputs[name], selected_atoms)
         return results
 
 

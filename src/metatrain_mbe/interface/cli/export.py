@@ -17,18 +17,38 @@ from .arguments import (
     subcluster_calls,
 )
 
+__all__ = ["add_parser", "body_orders", "run"]
+
+
+def body_orders(text: str) -> list[int]:
+    """An argument type: comma-separated body orders >= 1 (``2,3,4``), sorted,
+    each once."""
+    try:
+        orders = sorted({int(part) for part in text.split(",")})
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a list of body orders such as 2,3,4"
+        ) from None
+    if orders[0] < 1:
+        raise argparse.ArgumentTypeError(f"{orders[0]} is not a body order (>= 1)")
+    return orders
+
 
 def _description() -> str:
-    from ...compute.mbe_model import ENERGY_BY_ORDER
+    from ...compute.mbe_model import ENERGY_BY_ORDER, variant_output
 
     return (
         "Wrap an exported metatomic model (SOAP-BPNN, PET, MACE, ...) so that it keeps "
         f"its energy and adds '{ENERGY_BY_ORDER}' (per-order sums of V(S), one row per "
         "system), computed by batching every sub-cluster through the model. With "
-        "--truncate k, 'energy' becomes the k-body truncated expansion E_k. With "
-        "--cutoff, the model keeps only the sub-clusters whose bodies are all within the "
-        "cutoff of each other (with --truncate or --max-order; large clusters then cost "
-        "in proportion to their size). With "
+        f"--variants 2,3, the model also has the energy variants '{variant_output(2)}' "
+        f"and '{variant_output(3)}', the truncated expansions E_2 and E_3, which an "
+        "engine selects (ASE variants=, LAMMPS variant/energy, i-PI energy_variant=) "
+        "while 'energy' stays the model's; each output is computed only when requested. "
+        "With --truncate k, 'energy' itself becomes the k-body truncated expansion E_k. "
+        "With --cutoff, the model keeps only the sub-clusters whose bodies are all within "
+        "the cutoff of each other (with --variants, --truncate or --max-order; large "
+        "clusters then cost in proportion to their size). With "
         "--bodies molecules, the bodies are molecules (bonded atoms, found by the model "
         "in each system) and orders count molecules."
     )
@@ -68,18 +88,27 @@ def add_parser(subparsers) -> None:
         help="largest body order of the MBE output (0: all)",
     )
     parser.add_argument(
+        "--variants",
+        type=body_orders,
+        metavar="K,...",
+        help="add the energy variants 'energy/mbe_K' (the K-body expansion E_K, forces by "
+        "autograd) beside the model's 'energy'",
+    )
+    parser.add_argument(
         "--truncate",
         type=at_least(0, "a body order"),
         default=0,
         metavar="K",
-        help="make 'energy' the K-body expansion E_K (0: the model's energy)",
+        help="make 'energy' itself the K-body expansion E_K, for an engine that cannot "
+        "select a variant (0: the model's energy)",
     )
     parser.add_argument(
         "--cutoff",
         type=cutoffs,
         metavar="R",
-        help=f"{CUTOFF_HELP}; needs --truncate or --max-order, and screens both outputs "
-        "('mbe::energy_by_order' then stops at --max-order, or at --truncate without it)",
+        help=f"{CUTOFF_HELP}; needs --variants, --truncate or --max-order, and screens every "
+        "output ('mbe::energy_by_order' then stops at --max-order, or at the largest of "
+        "--variants and --truncate without it)",
     )
     parser.add_argument(
         "--max-atoms",
@@ -125,12 +154,11 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export the wrapped model."""
+    from ...cutoffs import NEEDS_AN_ORDER
     from ...errors import MBEInputError
 
-    if args.cutoff and not (args.truncate or args.max_order):
-        raise MBEInputError(
-            "--cutoff screens a truncated expansion: give --truncate K or --max-order K"
-        )
+    if args.cutoff and not (args.truncate or args.max_order or args.variants):
+        raise MBEInputError(NEEDS_AN_ORDER)  # before torch loads
     from ...compute.export import export_mbe_model
 
     export_mbe_model(
@@ -139,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         extensions=args.extensions,
         max_order=args.max_order,
         truncate=args.truncate,
+        variants=args.variants or [],
         max_atoms=args.max_atoms,
         bodies=args.bodies,
         mult=args.mult,
