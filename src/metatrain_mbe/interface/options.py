@@ -47,13 +47,16 @@ from ..errors import MBEInputError
 from ..expansion import DEFAULT_MAX_ATOMS
 
 __all__ = [
+    "COMPOSITION",
     "CUTOFF",
     "AnalysisOptions",
     "EvalOptions",
+    "ExtrapolationOptions",
     "MBEOptions",
     "OptionsModel",
     "ReportOptions",
     "analysis_settings",
+    "check_compositions",
     "load_options",
     "options_table",
     "parse_options",
@@ -121,6 +124,61 @@ _ONE_BODY_SETTINGS = "; ".join(
     if a.one_body_setting is not None
 )
 _CALIBRATED = ", ".join(a.name for a in ARCHITECTURES.values() if a.calibrated)
+
+
+#: a training composition: ``"all"`` (every training parent of the shared split),
+#: or ``{info key: value}`` pairs that a training parent must all carry (text
+#: other than ``"all"`` is refused by :func:`check_compositions`)
+COMPOSITION = str | dict[str, str | int | float | bool]
+
+#: a composition's name: it names the runs' folders and split files
+_COMPOSITION_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def check_compositions(value: Any) -> Any:
+    """Refuse, in one line naming the composition, a name that is not made of
+    letters, digits, ``_`` and ``-``, and a selection that is neither ``all``
+    nor a non-empty mapping of info keys to a text, number or bool."""
+    if not isinstance(value, dict):
+        return value  # pydantic names the type
+    for name, selection in value.items():
+        if not isinstance(name, str) or not _COMPOSITION_NAME.fullmatch(name):
+            raise ValueError(f"{name!r}: a name of letters, digits, _ and - only")
+        if selection == "all":
+            continue
+        if selection == {}:
+            raise ValueError(f"{name}: selects by no info key; write `all` for every parent")
+        if not isinstance(selection, dict):
+            raise ValueError(
+                f"{name}: {selection!r} is neither `all` nor a mapping of info keys to "
+                "values such as {regime: low}"
+            )
+        for key, wanted in selection.items():
+            if not isinstance(wanted, (str, int, float, bool)):
+                raise ValueError(f"{name}.{key}: {wanted!r} is not a text, number or bool")
+    return value
+
+
+class ExtrapolationOptions(OptionsModel):
+    """Labelled parents outside the split on which every run of a study measures
+    its full-structure RMSE, per group (``extrapolation:`` of a study file)."""
+
+    files: list[str] = Field(
+        default_factory=list,
+        description="extended XYZ files of labelled parents (energy, forces) that are neither "
+        "in the split nor sub-clusters, e.g. 8-mers at densities between the training regimes",
+    )
+    group_by: str | None = Field(
+        None,
+        description="info key every structure carries whose values group them (numbers are the "
+        "x axis of `extrapolation.png`), e.g. `density` (g/cm³); default: one group `all`",
+    )
+    training_values: dict[str, float] = Field(
+        default_factory=dict,
+        description="where the training parents lie on the `group_by` axis, by the value of "
+        "their `stratify_by` key, e.g. `{low: 0.46, high: 1.34}`, for parents that do not "
+        "carry `group_by`; the finding that errors grow away from the training regime needs it",
+    )
 
 
 class ReportOptions(OptionsModel):

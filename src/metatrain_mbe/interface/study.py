@@ -1,8 +1,10 @@
 """``mtt-mbe study``: the paper's experiments as one file and one command.
 
 A study trains every combination of architectures (each an ``mtt-mbe train``
-options file), augmentation proportions (``mbe.proportion``), dataset
-proportions (the fraction of the training parents used) and seeds, then
+options file), training compositions (subsets of the training parents selected
+by their info, e.g. one density regime), augmentation proportions
+(``mbe.proportion``), dataset proportions (the fraction of the training parents
+used) and seeds, then
 gathers what the runs measured into ``DIR/study.json``, figures in the paper's
 layout and a ``report.md`` that states the paper's findings and whether the
 study reproduces them.
@@ -14,10 +16,12 @@ Steps:
    the parents for the whole study (so every run shares the validation and test
    parents) and writes it to ``DIR/split/``;
 2. :func:`execute_run` runs one ordinary ``mtt-mbe train`` in
-   ``DIR/runs/ARCH/pP-dD-sS/`` (its options in ``options.yaml`` there), analyses
+   ``DIR/runs/ARCH/pP-dD-sS/`` (``DIR/runs/ARCH/COMPOSITION/pP-dD-sS/`` when the
+   study names compositions; its options in ``options.yaml`` there), analyses
    the extra evaluation files, measures the full-structure RMSE on the test
-   parents and writes ``run.json`` last: a run with a ``run.json`` made from the
-   same options is never trained again (resumable after ``kill -9``);
+   parents and on every group of the extrapolation structures and writes
+   ``run.json`` last: a run with a ``run.json`` made from the same options is
+   never trained again (resumable after ``kill -9``);
 3. :func:`run_study` runs them (``jobs`` at once, or on a Dask cluster) and
    writes the study's outputs, holding ``DIR.running`` meanwhile: one study at a
    time works on a folder, and a killed study's trainings end with it.
@@ -33,26 +37,53 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 
-from ..analysis.study import aggregate, findings, run_record
+from ..analysis.study import (
+    aggregate,
+    dataset_findings,
+    extrapolation_findings,
+    findings,
+    run_record,
+)
 from ..compute.locks import holding
 from ..compute.tasks import die_with_parent, map_tasks
-from ..data.io import atomic_path, reading_once
-from ..data.shared_split import write_shared_split
+from ..data.io import (
+    PARENT_KEY,
+    atomic_path,
+    describe,
+    is_parent,
+    read_structures,
+    reading_once,
+    require_energy,
+)
+from ..data.sets import check_one_theory
+from ..data.shared_split import split_key, write_shared_split
 from ..errors import MBEInputError
 from .metatrain_checks import check_metatrain_options
-from .options import CUTOFF, OptionsModel, load_options, parse_options
+from .options import (
+    COMPOSITION,
+    CUTOFF,
+    ExtrapolationOptions,
+    OptionsModel,
+    check_compositions,
+    load_options,
+    parse_options,
+)
 from .set_specs import replacing, rewrite_paths, single_set
 from .training import RunPaths, prepare_run
 
 __all__ = ["RunSpec", "StudyOptions", "execute_run", "plan_study", "run_study"]
 
 LOGGER = logging.getLogger(__name__)
+
+#: the compositions of a study that names none: every training parent
+DEFAULT_COMPOSITIONS: dict[str, COMPOSITION] = {"all": "all"}
 
 
 class StudyOptions(OptionsModel):
@@ -74,6 +105,13 @@ class StudyOptions(OptionsModel):
         default_factory=lambda: [1.0],
         min_length=1,
         description="fractions (0..1] of the training parents used, nested (Fig. 5)",
+    )
+    compositions: dict[str, COMPOSITION] = Field(
+        default_factory=lambda: dict(DEFAULT_COMPOSITIONS),
+        min_length=1,
+        description="training compositions, name -> `all` (every training parent) or "
+        "`{info key: value}`: the training and validation parents of the shared split that "
+        "carry it, e.g. `{regime: low}`; the test parents stay those of the split (Fig. 6)",
     )
     seeds: list[int] = Field(
         default_factory=lambda: [0],
@@ -110,6 +148,14 @@ class StudyOptions(OptionsModel):
         description="distance screening of every run (its `mbe.cutoff`: the injected sets "
         "and the analysis), one R in Å or per order as `3:8,4:6`",
     )
+    extrapolation: ExtrapolationOptions = Field(
+        default_factory=ExtrapolationOptions, description="see the `extrapolation.*` rows"
+    )
+
+    @field_validator("compositions", mode="before")
+    @classmethod
+    def _selections(cls, value: Any) -> Any:
+        return check_compositions(value)
 
     @field_validator("proportions")
     @classmethod
@@ -134,10 +180,17 @@ class RunSpec:
     :param directory: the run's folder.
     :param evaluation: extra labelled files analysed with the trained model.
     :param inputs: hash of the content of the input files (parents, labelled
-        sub-clusters, evaluation files).
-    :param digest: hash of ``options``, ``evaluation`` and ``inputs``: a finished
-        run made with another digest (other options or relabelled data) is
-        trained again.
+        sub-clusters, evaluation and extrapolation files).
+    :param composition: name of the run's training composition.
+    :param extrapolation: labelled parents outside the split on which the run
+        measures its RMSE per group of ``extrapolation_group_by``.
+    :param training_values: where the run's training parents lie on the
+        ``extrapolation_group_by`` axis (empty when unknown).
+    :param digest: hash of ``options``, ``evaluation``, ``inputs`` and, for a
+        named composition or with extrapolation files, of those: a finished run
+        made with another digest (other options or relabelled data) is trained
+        again. A run of a study without either keeps the digest of earlier
+        versions.
     """
 
     name: str
@@ -149,11 +202,18 @@ class RunSpec:
     directory: str
     evaluation: list[str]
     inputs: str = ""
+    composition: str = "all"
+    extrapolation: list[str] = field(default_factory=list)
+    extrapolation_group_by: str | None = None
+    training_values: list[float] = field(default_factory=list)
     digest: str = ""
 
     def __post_init__(self):
         if not self.digest:
-            text = json.dumps([self.options, self.evaluation, self.inputs], sort_keys=True)
+            identity: list = [self.options, self.evaluation, self.inputs]
+            if self.composition != "all" or self.extrapolation:
+                identity.append([self.composition, self.extrapolation, self.extrapolation_group_by])
+            text = json.dumps(identity, sort_keys=True)
             self.digest = hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -172,16 +232,27 @@ def plan_study(
     """Validate the study and every architecture's options, write the shared
     split to ``OUTPUT/split/`` and list the runs. Nothing is trained.
 
-    :raises MBEInputError: for a bad study, options file or input structure.
+    :raises MBEInputError: for a bad study, options file or input structure;
+        a new ``output`` is then removed again (some checks need the split).
     """
-    with reading_once():  # every architecture's preparation and the split read the same files
-        return _plan(study, Path(output).absolute(), source)
+    output = Path(output).absolute()
+    fresh = not output.exists()
+    try:
+        with reading_once():  # every architecture's preparation and the split read the same files
+            return _plan(study, output, source)
+    except MBEInputError:
+        if fresh:
+            shutil.rmtree(output, ignore_errors=True)
+        raise
 
 
 def _plan(study: StudyOptions, output: Path, source: str) -> list[RunSpec]:
     for path in study.evaluation:
         if not Path(path).is_file():
             raise MBEInputError(f"{source}: evaluation: {path}: no such file")
+    for path in study.extrapolation.files:
+        if not Path(path).is_file():
+            raise MBEInputError(f"{source}: extrapolation.files: {path}: no such file")
 
     overrides = [*study.overrides, *([f"mbe.cutoff={study.cutoff}"] if study.cutoff else [])]
     base = {name: load_options(path, overrides) for name, path in study.architectures.items()}
@@ -212,6 +283,12 @@ def _plan(study: StudyOptions, output: Path, source: str) -> list[RunSpec]:
             source=study.architectures[arch],
         )
     stratify_by = study.stratify_by or next(iter(base.values())).get("mbe", {}).get("stratify_by")
+    if study.extrapolation.training_values and stratify_by is None:
+        raise MBEInputError(
+            f"{source}: extrapolation.training_values: needs stratify_by (the parents' info "
+            "key whose values it names)"
+        )
+    restricted = {n: s for n, s in study.compositions.items() if isinstance(s, dict)}
     split_files = write_shared_split(
         output / "split",
         first[0],
@@ -220,39 +297,142 @@ def _plan(study: StudyOptions, output: Path, source: str) -> list[RunSpec]:
         study.dataset_proportions,
         seed=study.split_seed,
         stratify_by=stratify_by,
+        compositions=restricted,
         source=source,
     )
+    _check_extrapolation(study.extrapolation, output / "split" / "split.json", first[0], source)
 
-    inputs = _content_digest([first[0], *first[1], *study.evaluation])
+    def options_of(arch: str, name: str, d: float, p: float, seed: int) -> dict:
+        composition = name if name in restricted else None
+        return _run_options(
+            base[arch],
+            split_files,
+            composition,
+            d,
+            p,
+            seed,
+            first[1],
+            study.group_by or stratify_by,
+        )
+
+    first_arch, largest = next(iter(base)), max(study.dataset_proportions)
+    named = study.compositions != DEFAULT_COMPOSITIONS
+    for name in study.compositions:  # every data set of the study at the most injected
+        for d in study.dataset_proportions:
+            try:
+                prepare_run(
+                    options_of(first_arch, name, d, max(study.proportions), 0),
+                    RunPaths.from_output(output / "model.pt", "."),
+                    source=study.architectures[first_arch],
+                )
+            except MBEInputError as error:
+                where = (
+                    f"compositions.{name} at dataset proportion"
+                    if named
+                    else "dataset_proportions:"
+                )
+                raise MBEInputError(f"{source}: {where} {d:g}: {error}") from error
+    group_by = study.extrapolation.group_by
+    values = {  # where each composition's training parents lie on the extrapolation axis
+        name: _training_values(
+            split_files[split_key("train", name if name in restricted else None, largest)],
+            study.extrapolation,
+            stratify_by,
+            source,
+        )
+        for name in study.compositions
+    }
+
+    extrapolation = _absolute(study.extrapolation.files)
+    inputs = _content_digest([first[0], *first[1], *study.evaluation, *extrapolation])
     runs = []
-    for arch, options in base.items():
-        for dataset_proportion in study.dataset_proportions:
-            for proportion in study.proportions:
-                for seed in study.seeds:
-                    run_options = _run_options(
-                        options,
-                        split_files,
-                        dataset_proportion,
-                        proportion,
-                        seed,
-                        first[1],
-                        study.group_by or stratify_by,
-                    )
-                    name = f"{arch}/p{proportion:g}-d{dataset_proportion:g}-s{seed}"
-                    runs.append(
-                        RunSpec(
-                            name,
-                            arch,
-                            proportion,
-                            dataset_proportion,
-                            seed,
-                            run_options,
-                            str(output / "runs" / name),
-                            _absolute(study.evaluation),
-                            inputs,
+    for arch in base:
+        for composition in study.compositions:
+            for dataset_proportion in study.dataset_proportions:
+                for proportion in study.proportions:
+                    for seed in study.seeds:
+                        run = f"p{proportion:g}-d{dataset_proportion:g}-s{seed}"
+                        name = f"{arch}/{composition}/{run}" if named else f"{arch}/{run}"
+                        runs.append(
+                            RunSpec(
+                                name,
+                                arch,
+                                proportion,
+                                dataset_proportion,
+                                seed,
+                                options_of(arch, composition, dataset_proportion, proportion, seed),
+                                str(output / "runs" / name),
+                                _absolute(study.evaluation),
+                                inputs,
+                                composition,
+                                extrapolation,
+                                group_by,
+                                values[composition],
+                            )
                         )
-                    )
     return runs
+
+
+def _check_extrapolation(
+    options: ExtrapolationOptions, split_ids: Path, parents_file: str, source: str
+) -> None:
+    """Refuse an extrapolation structure that is not a labelled parent (a
+    sub-cluster, an isolated atom, no energy), lacks the ``group_by`` info key,
+    carries the ``mbe_parent`` id of a parent of the shared split, or is
+    labelled at another level of theory (``mbe_theory``) than the parents."""
+    split = {pid for ids in json.loads(split_ids.read_text()).values() for pid in ids}
+    parent = read_structures(parents_file)[0]
+    for path in options.files:
+        frames = read_structures(path)
+        try:
+            check_one_theory([parent, *frames])
+        except MBEInputError as error:
+            raise MBEInputError(f"{source}: extrapolation.files: {error}") from error
+        for atoms in frames:
+            if not is_parent(atoms):
+                raise MBEInputError(
+                    f"{source}: extrapolation.files: {describe(atoms)}: a sub-cluster or an "
+                    "isolated atom, not a parent"
+                )
+            try:
+                require_energy(atoms)
+            except MBEInputError as error:
+                raise MBEInputError(f"{source}: extrapolation.files: {error}") from error
+            if options.group_by is not None and options.group_by not in atoms.info:
+                raise MBEInputError(
+                    f"{source}: extrapolation.group_by: {describe(atoms)}: no info key "
+                    f"'{options.group_by}'"
+                )
+            if PARENT_KEY in atoms.info and int(atoms.info[PARENT_KEY]) in split:
+                raise MBEInputError(
+                    f"{source}: extrapolation.files: {describe(atoms)}: a parent of the study's "
+                    "split (extrapolation parents lie outside it)"
+                )
+
+
+def _training_values(
+    train_file: str, options: ExtrapolationOptions, stratify_by: str | None, source: str
+) -> list[float]:
+    """Where the parents of ``train_file`` lie on the ``group_by`` axis: their
+    own ``group_by`` value, else ``training_values`` of their ``stratify_by``
+    value; empty when neither is known for every parent."""
+    if options.group_by is None:
+        return []
+    values = set()
+    for atoms in read_structures(train_file):
+        if options.group_by in atoms.info:
+            values.add(float(atoms.info[options.group_by]))
+            continue
+        if not options.training_values or stratify_by is None:
+            return []
+        stratum = str(atoms.info[stratify_by])
+        if stratum not in options.training_values:
+            raise MBEInputError(
+                f"{source}: extrapolation.training_values: no value for {stratify_by}={stratum} "
+                f"({describe(atoms)})"
+            )
+        values.add(options.training_values[stratum])
+    return sorted(values)
 
 
 def _content_digest(paths: list[str]) -> str:
@@ -271,6 +451,7 @@ def _subclusters_of(options: dict) -> list[str]:
 def _run_options(
     options: dict,
     split_files: dict[str, str],
+    composition: str | None,
     dataset_proportion: float,
     proportion: float,
     seed: int,
@@ -278,19 +459,20 @@ def _run_options(
     group_by: str | None,
 ) -> dict:
     """The ``mtt-mbe train`` options of one run: the architecture's options on
-    the study's split files, at one proportion and seed."""
+    the study's split files (those of a restricted ``composition``, None for
+    every training parent), at one proportion and seed."""
     options = json.loads(json.dumps(options))
     spec = options["training_set"]
     old = str(single_set(options, "training_set", "options")[1])
     for name, file in (
-        ("training_set", split_files[f"train-d{dataset_proportion:g}"]),
-        ("validation_set", split_files["validation"]),
+        ("training_set", split_files[split_key("train", composition, dataset_proportion)]),
+        ("validation_set", split_files[split_key("validation", composition)]),
         ("test_set", split_files["test"]),
     ):
         options[name] = rewrite_paths(spec, replacing(old, file))
     options["seed"] = seed
     mbe = options.setdefault("mbe", {})
-    subsets = split_files.get(f"subclusters-d{dataset_proportion:g}")
+    subsets = split_files.get(split_key("subclusters", composition, dataset_proportion))
     subclusters = [subsets] if subsets else subcluster_files
     mbe.update(subclusters=subclusters, proportion=proportion, seed=seed)
     analysis = mbe.setdefault("analysis", {})
@@ -309,7 +491,7 @@ def execute_run(spec: RunSpec | dict) -> dict:
     if record_file.exists():
         record = json.loads(record_file.read_text())
         if record.get("digest") == spec.digest:
-            return record
+            return {"composition": spec.composition, **record}
         LOGGER.info("%s: options changed since it was trained; training again", spec.name)
     if directory.exists():
         shutil.rmtree(directory)
@@ -350,7 +532,7 @@ def execute_run(spec: RunSpec | dict) -> dict:
                     f"(exit {done.returncode}); see {directory / 'run.log'}",
                 }
     trained = time.perf_counter()
-    record = run_record(_identity(spec), directory)
+    record = run_record(_identity(spec), directory, spec.extrapolation, spec.extrapolation_group_by)
     record["wall_s"] = time.perf_counter() - start
     record["timings_s"] = {"commands": trained - start, "record": time.perf_counter() - trained}
     with atomic_path(record_file) as tmp:
@@ -362,9 +544,11 @@ def _identity(spec: RunSpec) -> dict:
     return {
         "name": spec.name,
         "architecture": spec.architecture,
+        "composition": spec.composition,
         "proportion": spec.proportion,
         "dataset_proportion": spec.dataset_proportion,
         "seed": spec.seed,
+        "training_values": spec.training_values,
         "digest": spec.digest,
     }
 
@@ -419,14 +603,27 @@ def _run_study(
     points = aggregate(finished)
     group_by = study.group_by or study.stratify_by
     families = {r.architecture: family(r.options["architecture"]["name"]) for r in runs}
-    groups = sorted({g for p in points for g in p.get("groups", {})})
+    compositions = {
+        r.composition: {
+            "selection": study.compositions[r.composition],
+            "training_values": r.training_values,
+        }
+        for r in runs
+    }
+    main = next((n for n, s in study.compositions.items() if s == "all"), next(iter(compositions)))
+    main_points = [p for p in points if p["composition"] == main]
+    groups = sorted({g for p in main_points for g in p.get("groups", {})})
     result = {
         "study": study.model_dump(),
         "runs": records,
         "points": points,
-        "findings": {group: findings(points, families, group) for group in groups}
-        if points
+        "compositions": compositions,
+        "main_composition": main,
+        "findings": {group: findings(main_points, families, group) for group in groups}
+        if main_points
         else {},
+        "findings_by_dataset": dataset_findings(main_points, families),
+        "findings_extrapolation": extrapolation_findings(points, families, compositions),
         "group_by": group_by,
     }
     ran = time.perf_counter()

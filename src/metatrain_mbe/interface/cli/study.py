@@ -19,9 +19,11 @@ def _description() -> str:
 
     return (
         "Split the parents once, run `mtt-mbe train` for every combination of the "
-        "study's architectures, augmentation proportions, dataset proportions and seeds "
-        "(finished runs are reused), then write DIR/study.json, DIR/figures/ and "
-        "DIR/report.md. The study file's keys:\n\n" + options_table(StudyOptions)
+        "study's architectures, training compositions, augmentation proportions, dataset "
+        "proportions and seeds (finished runs are reused), measure each model on the test "
+        "parents and on every group of the extrapolation structures, then write "
+        "DIR/study.json, DIR/figures/ and DIR/report.md. The study file's keys:\n\n"
+        + options_table(StudyOptions)
     )
 
 
@@ -29,8 +31,8 @@ def add_parser(subparsers) -> None:
     """Register ``study``."""
     parser = subparsers.add_parser(
         "study",
-        help="train every architecture x proportion x seed of a study file and report "
-        "whether the paper's findings hold",
+        help="train every architecture x composition x proportion x seed of a study file "
+        "and report whether the paper's findings hold",
         description=_description,
         formatter_class=_Formatter,
     )

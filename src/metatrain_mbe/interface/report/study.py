@@ -2,8 +2,12 @@
 figures in the paper's layout (``figures/*.png``, when matplotlib is installed).
 
 Units: Ṽ^(m) in eV per body (eV/atom, or eV/molecule when the parents declare
-fragments), |dṼ^(m)/dr| in eV/Å, energy RMSE in meV/atom, force RMSE in eV/Å,
-E_1 in eV. Error bars and ± are standard deviations over seeds.
+fragments), |dṼ^(m)/dr| in eV/Å, energy RMSE in meV/atom (eV/atom in
+``extrapolation.png``, as the paper's Fig. 6), force RMSE in eV/Å, E_1 in eV.
+Error bars and ± are standard deviations over seeds. With several training
+compositions, the tables name each model by architecture and composition; the
+findings of Fig. 3-5 and their figures are on the main composition (the first
+that trains on every training parent).
 """
 
 from __future__ import annotations
@@ -12,7 +16,17 @@ import math
 from pathlib import Path
 
 from ...analysis.diagnostics import E1_TOLERANCE
-from ...analysis.study import FAR, RESOLVED, deviation
+from ...analysis.study import (
+    CONVERGING,
+    FAR,
+    GROWS,
+    MUCH_BETTER,
+    PINNED,
+    RESOLVED,
+    TREND,
+    deviation,
+)
+from .study_figures import dataset_figure, extrapolation_figure
 
 __all__ = ["write_study_report"]
 
@@ -21,17 +35,32 @@ def write_study_report(directory: Path, study: dict) -> None:
     """Write ``report.md`` and ``figures/`` of a study (the content of ``study.json``)."""
     unit = next((r["v_tilde_unit"] for r in study["runs"] if "v_tilde_unit" in r), "eV/atom")
     figures = _write_figures(directory / "figures", study, unit)
+    named = len(study["compositions"]) > 1 or "all" not in study["compositions"]
+    points = [{**p, "label": _label(p, named)} for p in study["points"]]
     lines = ["# MBE study", ""]
     lines += _summary(study)
-    lines += _e1_section(study["points"])
-    lines += _findings_section(study["findings"])
-    lines += _rmse_section(study["points"])
-    lines += _trend_tables(study["points"], unit)
+    lines += _e1_section(points)
+    lines += _findings_section(
+        {
+            **study["findings"],
+            "dataset size (Fig. 5)": study["findings_by_dataset"],
+            "out of distribution (Fig. 6)": study["findings_extrapolation"],
+        }
+    )
+    lines += _rmse_section(points)
+    lines += _extrapolation_section(points, study["study"]["extrapolation"]["group_by"])
+    lines += _trend_tables(points, unit)
     if figures:
         lines += ["## Figures", ""]
         lines += [f"![{name}](figures/{name})" for name in figures]
         lines.append("")
     (directory / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def _label(point: dict, named: bool) -> str:
+    """How the tables name a point's model: its architecture, and its
+    composition when the study names compositions."""
+    return f"{point['architecture']} ({point['composition']})" if named else point["architecture"]
 
 
 def _summary(study: dict) -> list[str]:
@@ -42,13 +71,26 @@ def _summary(study: dict) -> list[str]:
         if options["evaluation"]
         else "the shared test parents"
     )
+    compositions = ", ".join(
+        f"{name} ({_selection(c['selection'])})" for name, c in study["compositions"].items()
+    )
+    extrapolation = options["extrapolation"]
     lines = [
         f"{len(runs)} runs: architectures {', '.join(options['architectures'])}; "
+        f"training compositions {compositions}; "
         f"augmentation proportions {options['proportions']}; dataset proportions "
         f"{options['dataset_proportions']}; seeds {options['seeds']}. Every run shares one "
         f"split of the parents (validation {options['validation_set']}, test "
-        f"{options['test_set']}, seed {options['split_seed']}); the body orders are judged on "
-        f"{judged}. Mean ± standard deviation over seeds.",
+        f"{options['test_set']}, seed {options['split_seed']}); a composition trains and "
+        "validates on its own parents of that split and tests on all its test parents; the "
+        f"body orders are judged on {judged} (composition {study['main_composition']})"
+        + (
+            f"; out of distribution on {', '.join(extrapolation['files'])}, grouped by "
+            f"{extrapolation['group_by'] or 'nothing'}"
+            if extrapolation["files"]
+            else ""
+        )
+        + ". Mean ± standard deviation over seeds.",
         "",
     ]
     for record in failed:
@@ -83,11 +125,11 @@ def _e1_section(points: list[dict]) -> list[str]:
                 else "not calibrated"
             )
             lines.append(
-                f"| {point['architecture']} | {point['proportion']:g} | {symbol}: "
+                f"| {point['label']} | {point['proportion']:g} | {symbol}: "
                 f"{_mev(error)} ± {1000 * stats['std']:.1f} | {before} |"
             )
             if abs(error) > E1_TOLERANCE:
-                warnings.append(f"{point['architecture']} at {point['proportion']:g} ({symbol})")
+                warnings.append(f"{point['label']} at {point['proportion']:g} ({symbol})")
     lines.append("")
     if warnings:
         lines += [
@@ -96,6 +138,13 @@ def _e1_section(points: list[dict]) -> list[str]:
             "",
         ]
     return lines
+
+
+def _selection(selection) -> str:
+    """A composition's selection as text: ``all`` or ``regime=low``."""
+    if selection == "all":
+        return "every training parent"
+    return ", ".join(f"{key}={value}" for key, value in selection.items())
 
 
 def _mev(energy: float) -> str:
@@ -112,7 +161,15 @@ def _findings_section(findings: dict[str, list[dict]]) -> list[str]:
         "## The paper's findings",
         "",
         f"An order counts as resolved within {RESOLVED:.0%} of the reference and as far "
-        f"beyond {FAR:.0%} (relative deviation of the mean over the judged parents).",
+        f"beyond {FAR:.0%} (relative deviation of the mean over the judged parents). An "
+        "effective expansion converges when its mean |dṼ/dr| over the upper half of the "
+        f"orders is at most {CONVERGING:g} times that over the lower half; a term is pinned "
+        f"when it spreads by at most {PINNED:.0%} over the dataset proportions and grows "
+        f"with the data when it rises by a factor {GROWS:g} or more from the smallest to the "
+        f"largest; an error grows away from the training regime when its Spearman "
+        f"correlation with the distance to the nearest training value is {TREND:g} or more; "
+        f"a model extrapolates much better when sub-clusters take its out-of-distribution "
+        f"energy RMSE below {MUCH_BETTER:g} times its value without.",
         "",
     ]
     for group, items in findings.items():
@@ -139,8 +196,40 @@ def _rmse_section(points: list[dict]) -> list[str]:
             if order != "1" and "energy_per_atom" in entry
         ]
         lines.append(
-            f"| {p['architecture']} | {p['proportion']:g} | {p['dataset_proportion']:g} | "
+            f"| {p['label']} | {p['proportion']:g} | {p['dataset_proportion']:g} | "
             f"{_pm(energy, 1000)} | {_pm(forces)} | {' / '.join(orders) or '-'} |"
+        )
+    return lines + [""]
+
+
+def _extrapolation_section(points: list[dict], group_by: str | None) -> list[str]:
+    """Energy and force RMSE per extrapolation group, a column per value of
+    ``group_by`` (when the study measured them)."""
+    measured = [p for p in points if p.get("extrapolation")]
+    if not measured:
+        return []
+    groups = list(measured[0]["extrapolation"])
+    lines = [
+        "## Accuracy out of distribution",
+        "",
+        "Full-structure energy RMSE (meV/atom) / force RMSE (eV/Å) on the extrapolation "
+        f"structures, per value of {group_by or 'nothing (one group)'}.",
+        "",
+        "| architecture | proportion | dataset | " + " | ".join(groups) + " |",
+        "|---|---|---|" + "---|" * len(groups),
+    ]
+    for p in measured:
+        cells = [
+            f"{_pm(p['extrapolation'][g].get('energy_per_atom', {}), 1000)} / "
+            f"{_pm(p['extrapolation'][g].get('forces', {}))}"
+            if g in p["extrapolation"]
+            else "-"
+            for g in groups
+        ]
+        lines.append(
+            f"| {p['label']} | {p['proportion']:g} | {p['dataset_proportion']:g} | "
+            + " | ".join(cells)
+            + " |"
         )
     return lines + [""]
 
@@ -190,7 +279,7 @@ def _trend_tables(points: list[dict], unit: str) -> list[str]:
                     for o in orders
                 ]
                 lines.append(
-                    f"| {p['architecture']} | {p['proportion']:g} | "
+                    f"| {p['label']} | {p['proportion']:g} | "
                     f"{p['dataset_proportion']:g} | " + " | ".join(cells) + " |"
                 )
             lines.append("")
@@ -205,7 +294,7 @@ def _write_figures(directory: Path, study: dict, unit: str) -> list[str]:
         import matplotlib.pyplot as plt
     except ImportError:
         return []
-    points = study["points"]
+    points = [p for p in study["points"] if p["composition"] == study["main_composition"]]
     if not points:
         return []
     directory.mkdir(parents=True, exist_ok=True)
@@ -228,20 +317,25 @@ def _write_figures(directory: Path, study: dict, unit: str) -> list[str]:
     if len(datasets) > 1:
         at_lowest = [p for p in points if p["proportion"] == proportions[0]]
         written.append(
-            _trends(
+            dataset_figure(plt, directory / "body_orders_by_dataset.png", at_lowest, unit)
+        )
+    measured = [p for p in study["points"] if p.get("extrapolation")]
+    if measured:
+        largest = max(p["dataset_proportion"] for p in measured)
+        written.append(
+            extrapolation_figure(
                 plt,
-                directory / "body_orders_by_dataset.png",
-                at_lowest,
-                "dataset_proportion",
-                "dataset proportion",
-                unit,
+                directory / "extrapolation.png",
+                [p for p in measured if p["dataset_proportion"] == largest],
+                study["compositions"],
+                study["study"]["extrapolation"]["group_by"] or "group",
             )
         )
     return written
 
 
 def _trends(plt, path: Path, points: list[dict], axis: str, label: str, unit: str) -> str:
-    """Fig. 3 / 5: Ṽ^(m) and |dṼ^(m)/dr| against m, one line per value of
+    """Fig. 3: Ṽ^(m) and |dṼ^(m)/dr| against m, one line per value of
     ``axis``, reference as black crosses; rows architectures, columns groups."""
     archs = sorted({p["architecture"] for p in points})
     groups = sorted({g for p in points for g in p.get("groups", {})})
