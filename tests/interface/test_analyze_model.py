@@ -48,14 +48,15 @@ def test_analyze_model_writes_model_and_reference(tmp_path, tiny_models, labelle
         "report.md",
         "figures/body_orders.png",
         "figures/dimers.png",
-        "subclusters.chemiscope.json.gz",
+        "parents.chemiscope.json.gz",
     ]:
         assert (out / name).is_file(), name
     assert json.loads((out / "report.json").read_text())["model"] == report["model"]
     assert set(report["model"]["groups"]) == {"all", "a", "b"}
-    with gzip.open(out / "subclusters.chemiscope.json.gz", "rt") as stream:
-        references = json.load(stream)["meta"]["references"]
-    assert any("doi:10.1063/5.0303302" in reference for reference in references)
+    with gzip.open(out / "parents.chemiscope.json.gz", "rt") as stream:
+        view = json.load(stream)
+    assert len(view["structures"]) == 2  # one per parent
+    assert any("doi:10.1063/5.0303302" in reference for reference in view["meta"]["references"])
     # full-order analysis reproduces the model's own energy of each parent
     energy = mts.load(str(out / "model" / "mbe_energy.mts"))
     calc = MetatomicCalculator(str(tiny_models["pet"]))

@@ -106,4 +106,4 @@ def test_write_figures_and_extras_without_a_model(tmp_path):
     text = (tmp_path / "extras" / "report.md").read_text()
     assert "Analysed: data: labelled.xyz." in text
     assert "![Dimer curves](figures/dimers.png)" in text
-    assert not (tmp_path / "extras" / "subclusters.chemiscope.json.gz").exists()
+    assert not (tmp_path / "extras" / "parents.chemiscope.json.gz").exists()

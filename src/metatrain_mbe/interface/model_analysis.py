@@ -46,7 +46,7 @@ def analyze_model(
         optionally labelled sub-clusters and isolated atoms.
     :param output: directory; gets ``model/mbe_energy.mts``,
         ``model/mbe_summary.mts``, ``reference/*.mts`` where labels exist,
-        ``report.json``, ``report.md``, figures and ``subclusters.chemiscope.json.gz``.
+        ``report.json``, ``report.md``, figures and ``parents.chemiscope.json.gz``.
     :param settings: orders, grouping, E_1, label keys and batching.
     :param extensions: the model's extensions directory.
     :param parent_ids: parents to analyse (default: every parent of ``frames``).

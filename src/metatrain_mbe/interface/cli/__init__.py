@@ -58,6 +58,7 @@ _COMMANDS = [
     "eval",
     "export",
     "study",
+    "schema",
 ]
 
 _DEBUG_HELP = "print the traceback of an unexpected error (else it goes to a log file)"

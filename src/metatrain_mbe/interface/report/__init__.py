@@ -1,5 +1,5 @@
 """The MBE report for people: ``report.md`` with PNG figures (matplotlib,
-optional) and a chemiscope view of the sub-clusters (optional), for a model
+optional) and a chemiscope view of the parents (optional), for a model
 analysis (:func:`metatrain_mbe.analysis.build_report`) or a reference-only one
 (:func:`metatrain_mbe.interface.reference_analysis.analyze_reference`)."""
 
@@ -27,7 +27,8 @@ def write_extras(
     source: str | None = None,
 ) -> None:
     """``report.md``, ``figures/*.png`` (when matplotlib is installed) and, for
-    a model, ``subclusters.chemiscope.json.gz`` (when chemiscope is installed).
+    a model, ``parents.chemiscope.json.gz`` (when chemiscope is installed: one
+    structure per parent, its per-order terms and m-body forces).
 
     :param report: a model report, or a reference-only one (no ``model`` section).
     :param results: the model's per-parent results (none for a reference-only report).
@@ -40,5 +41,5 @@ def write_extras(
 
     source = describe_source(report) if source is None else source
     figures = write_figures(directory / "figures", report, source)
-    viewer = write_chemiscope(directory / "subclusters.chemiscope.json.gz", results)
+    viewer = write_chemiscope(directory / "parents.chemiscope.json.gz", results, source=source)
     write_markdown(directory / "report.md", report, figures, viewer, source)

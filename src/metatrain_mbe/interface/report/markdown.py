@@ -73,7 +73,7 @@ def write_markdown(
         lines += [f"![{title}]({relative})\n" for relative, title in figures.items()]
     if viewer is not None:
         lines += [
-            f"Sub-clusters coloured by V(S): open `{viewer.name}` at "
+            f"Parents with their Ṽ^(m), |dṼ^(m)/dr| and m-body forces: open `{viewer.name}` at "
             "https://chemiscope.org or with `chemiscope.show_input`.",
             "",
         ]
