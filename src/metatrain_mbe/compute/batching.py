@@ -13,7 +13,7 @@ The neighbour pairs of the parent are found once by brute force (clusters are
 small); each sub-cluster keeps the pairs whose two atoms it holds. A parent in
 a periodic cell (how MD engines pass clusters: LAMMPS ``p p p``, i-PI) is
 accepted when no atom is within the interaction range of a periodic image
-(:func:`check_isolated`), and is then the isolated cluster. Distance vectors
+(:func:`.isolation.check_isolated`), and is then the isolated cluster. Distance vectors
 are recomputed from ``positions``, so the autograd graph runs to the
 sub-cluster's own copy of the atoms. Two layouts:
 
@@ -33,7 +33,6 @@ from metatensor.torch import Labels, TensorBlock
 from metatomic.torch import NeighborListOptions, System
 
 __all__ = [
-    "check_isolated",
     "subset_members",
     "batch_atoms",
     "fragment_separation",
@@ -43,49 +42,6 @@ __all__ = [
     "subcluster_pairs",
     "subcluster_systems",
 ]
-
-
-def check_isolated(system: System, interaction_range: float) -> None:
-    """Refuse a system that is not an isolated cluster: periodic in some
-    directions only, or periodic with an atom within ``interaction_range`` of
-    a periodic image of an atom (itself included).
-
-    In a fully periodic cell with vectors a_k, an image of atom j seen from
-    atom i is shifted by a lattice vector with some component n_k ≠ 0; its
-    distance is then at least (1 - s_k) w_k, with s_k the span of the
-    atoms' fractional coordinates along k and w_k the distance between the
-    cell's lattice planes across k. So the cluster is isolated when
-    (1 - s_k) w_k > ``interaction_range`` along every k. A cluster that
-    crosses the cell's boundary (atoms wrapped to the other side) spans
-    almost all of the cell and is refused, conservatively.
-
-    :raises ValueError: with the reason.
-    """
-    pbc = system.pbc
-    if not bool(pbc.any()):
-        return
-    if not bool(pbc.all()):
-        raise ValueError(
-            "the many-body expansion needs an isolated cluster: a system periodic in some "
-            "directions only is not one"
-        )
-    cell = system.cell.detach()
-    volume = torch.abs(torch.linalg.det(cell))
-    widths: list[torch.Tensor] = []
-    for k in range(3):
-        normal = torch.linalg.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])
-        widths.append(volume / torch.linalg.norm(normal))
-    fractional = system.positions.detach() @ torch.linalg.inv(cell)
-    spans = fractional.max(dim=0).values - fractional.min(dim=0).values
-    clearance = float(((1 - spans) * torch.stack(widths)).min())
-    if clearance <= interaction_range:
-        raise ValueError(
-            "the many-body expansion needs an isolated cluster: in this periodic cell an "
-            f"atom may be within the interaction range ({interaction_range}) of a periodic "
-            f"image (the smallest clearance is {clearance}); use a cell wider than "
-            "the cluster plus the interaction range in every direction, with the cluster "
-            "whole inside it"
-        )
 
 
 def subset_members(n_bodies: int, max_order: int, device: torch.device) -> torch.Tensor:

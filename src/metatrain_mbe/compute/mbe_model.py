@@ -30,6 +30,16 @@ one call of the inner model, or in calls of ``batch_size`` sub-clusters
 (:class:`~metatrain_mbe.compute.subcluster_evaluator.SubclusterEvaluator`),
 once for all the outputs of a call (up to the largest order any of them needs).
 
+A system in a periodic cell (how engines pass clusters: LAMMPS ``boundary p p
+p``, i-PI) gets the MBE outputs of the isolated cluster when no atom is within
+the interaction range of a periodic image of an atom, itself included
+(:func:`~metatrain_mbe.compute.isolation.check_isolated`, at most 26
+neighbouring cells measured, O(27 N^2)); otherwise the call is refused in one
+line naming the closest image's distance and the range. The sub-clusters are
+evaluated as non-periodic systems, and the inner model's own outputs of the
+whole system are then the isolated cluster's too (no neighbour pair crosses
+the cell's boundary).
+
 With ``cutoffs`` the family is screened (:mod:`.screening`): a sub-cluster of
 m bodies is kept when every two of its bodies are within R_m (molecules:
 their closest atoms), and every output is a sum over the kept sub-clusters,
@@ -94,7 +104,11 @@ class MBEModel(torch.nn.Module):
 
     :param model: the inner module (``AtomisticModel.module`` of a loaded model).
     :param neighbor_lists: the neighbour lists the inner model requests.
-    :param interaction_range: the inner model's interaction range.
+    :param interaction_range: the inner model's interaction range (model length
+        unit, Å for metatrain models; ``capabilities().interaction_range``, for
+        message-passing models a multiple of the cutoff). A periodic system
+        must keep every periodic image of its atoms farther than it (and than
+        every neighbour-list cutoff).
     :param energy_unit: unit of the inner model's energy.
     :param max_order: largest body order of ``mbe::energy_by_order``
         (0: complete, every order up to the number of bodies; with

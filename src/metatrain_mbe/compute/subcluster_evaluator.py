@@ -4,7 +4,10 @@ The bodies of the expansion are atoms, or molecules (:mod:`.bonding`): then
 every sub-cluster is a union of whole molecules. :class:`SubclusterEvaluator`
 puts every sub-cluster (1 .. ``max_order`` bodies) of each finite system into
 one batch System, as disconnected pieces (:mod:`.batching`), and runs the inner
-model once with per-atom energies. Batch positions are taken from the parent's
+model once with per-atom energies. A system in a periodic cell is first
+checked to be an isolated cluster (:func:`.isolation.check_isolated`: no atom
+within the interaction range of a periodic image) and is then evaluated as
+that cluster, its sub-clusters as non-periodic systems. Batch positions are taken from the parent's
 positions, so autograd of anything built from the result flows back to the
 parent, as engines (ASE, LAMMPS) expect for forces.
 """
@@ -16,12 +19,12 @@ from metatomic.torch import ModelOutput, NeighborListOptions, System
 
 from .batching import (
     batch_atoms,
-    check_isolated,
     fragment_separation,
     fragment_system,
     parent_pairs,
     subset_members,
 )
+from .isolation import check_isolated
 
 __all__ = ["EXPORT_CPU_BATCH_SIZE", "SubclusterEvaluator"]
 
@@ -36,7 +39,10 @@ class SubclusterEvaluator(torch.nn.Module):
     :param model: the inner metatomic model module (``AtomisticModel.module``),
         able to predict ``energy`` per atom.
     :param neighbor_lists: the neighbour lists the model requests.
-    :param interaction_range: the model's interaction range (model length unit).
+    :param interaction_range: the model's interaction range (model length unit,
+        Å for metatrain models); a periodic system is accepted when no atom is
+        within it (or within a neighbour-list cutoff, if larger) of a periodic
+        image (:func:`~metatrain_mbe.compute.isolation.check_isolated`).
     :param energy_unit: unit of the model's energy output.
     :param batch_size: 0: every sub-cluster of every system in one call of the
         model; > 0: calls of at most ``batch_size`` sub-clusters of one system
@@ -58,6 +64,8 @@ class SubclusterEvaluator(torch.nn.Module):
         self.model = model
         self.neighbor_lists = neighbor_lists
         self.interaction_range = interaction_range
+        # the distance a periodic image must stay beyond (isolation.check_isolated)
+        self.isolation_range = max([interaction_range] + [o.cutoff for o in neighbor_lists])
         self.per_atom = {"energy": ModelOutput(unit=energy_unit, sample_kind="atom")}
         self.batch_size = batch_size
         self.cpu_batch_size = EXPORT_CPU_BATCH_SIZE  # TorchScript reads no module globals
@@ -91,7 +99,7 @@ class SubclusterEvaluator(torch.nn.Module):
         memberships: List[torch.Tensor] = []
         orders: List[torch.Tensor] = []
         for k, system in enumerate(systems):
-            check_isolated(system, self.interaction_range)
+            check_isolated(system, self.isolation_range)
             positions = system.positions
             body_of_atom = bodies[k].to(device=positions.device, dtype=torch.long)
             n_bodies = int(body_of_atom.max()) + 1 if len(body_of_atom) > 0 else 0
