@@ -167,3 +167,14 @@ def _other_species(atoms):
     atoms.calc = None
     atoms.numbers = [1] * len(atoms)
     return atoms
+
+
+def test_parents_restrict_the_reference_analysis(tmp_path, labelled_file, capsys):
+    out = tmp_path / "out"
+    assert main(["analyze", str(labelled_file), "-o", str(out), "--parents", "0", "2"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert sorted(entry["parent"] for entry in report["per_parent"]) == [0, 2]
+    assert report["reference"]["groups"]["all"]["n_parents"] == 2
+    assert main(["analyze", str(labelled_file), "-o", str(tmp_path / "bad"), "--parents", "7"]) == 2
+    assert "has no parent [7]" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -16,7 +16,8 @@ from ..analysis import (
     write_report,
     write_terms,
 )
-from ..data.io import source_file, staged_directory
+from ..data.assembly import parents_to_analyse
+from ..data.io import PARENT_KEY, source_file, staged_directory
 from .report import write_extras
 
 __all__ = ["analyze_reference"]
@@ -25,7 +26,10 @@ LOGGER = logging.getLogger(__name__)
 
 
 def analyze_reference(
-    frames: list[ase.Atoms], output: str | Path, settings: AnalysisSettings
+    frames: list[ase.Atoms],
+    output: str | Path,
+    settings: AnalysisSettings,
+    parent_ids: list[int] | None = None,
 ) -> dict:
     """Decompose the labelled sub-cluster sets of ``frames`` into body orders and report.
 
@@ -34,11 +38,17 @@ def analyze_reference(
         ``reference/mbe_summary.mts``, ``report.json``, ``report.md`` and
         ``figures/*.png`` (with matplotlib), or nothing when the analysis fails.
     :param settings: orders, grouping, E_1 and label keys.
+    :param parent_ids: the parents whose sets are analysed (default: every
+        parent of ``frames``); the isolated atoms are kept.
     :return: the report (the content of ``report.json``): the sections of
         :func:`~metatrain_mbe.analysis.build_reference_report` and ``source``
         (the data file's name).
-    :raises MBEInputError: when no parent has a complete labelled set.
+    :raises MBEInputError: when no parent has a complete labelled set, or for
+        an id of ``parent_ids`` that no parent has.
     """
+    if parent_ids is not None:
+        wanted = {int(p.info[PARENT_KEY]) for p in parents_to_analyse(frames, parent_ids)}
+        frames = [a for a in frames if int(a.info.get(PARENT_KEY, -1)) in wanted | {-1}]
     terms, parents, e1 = reference_terms(frames, settings)
     report = build_reference_report(terms, parents, e1, settings)
     source = {"data": Path(source_file(frames)).name}

@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         print_model_report(report)
         print(f"wrote {args.output}/model/, report.md and report.json")
         return 0
-    report = analyze_reference(frames, args.output, settings)
+    report = analyze_reference(frames, args.output, settings, parent_ids=args.parents)
     _print_table(report["reference"]["groups"], report["units"]["V_tilde"])
     _print_warnings(report)
     print(f"wrote {args.output}/reference/, report.json, report.md and figures/")
