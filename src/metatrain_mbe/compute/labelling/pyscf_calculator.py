@@ -70,13 +70,12 @@ changes:
    that are degenerate get the electrons unequally (an H3 of atoms 6 Å apart
    lands 11 eV above three atoms); from the groups' densities the SCF starts
    at the solution when the groups are far apart, and near it otherwise;
-0b. ``aligned-groups`` — next, for the same structures: the groups' Fermi
+   then ``aligned-groups``, for the same structures: the groups' Fermi
    levels aligned by moving fractions of electrons between groups
    (:mod:`.aligned_groups`). With one Fermi level, groups whose half-filled
    levels differ (an H3 and an H atom 50 Å apart) exchange charge however far
    apart they are, and the plain SCF moves whole electrons between them at
-   every cycle. Converged, it is kept without the fallbacks, like
-   ``fragment-guess``;
+   every cycle. Either, converged, is kept without the fallbacks;
 1. ``diis`` — PySCF's default DIIS from the superposition of atomic densities;
 2. ``damped`` — DIIS with damping (0.5) and a level shift (0.2 Ha), more cycles;
 3. ``huckel-guess`` — DIIS from an extended-Hückel guess;
