@@ -201,6 +201,21 @@ def test_compositions_restrict_training_never_the_test_parents(hydrogen_files):
     assert values == {"both": [0.5, 1.3], "low": [0.5], "high": [1.3]}
 
 
+def test_the_figures_grid_trains_only_what_the_findings_use(hydrogen_files):
+    from metatrain_mbe.interface.study import load_study, plan_study
+
+    path = _study(hydrogen_files, dataset_proportions=[0.5, 1.0], grid="figures")
+    runs = plan_study(load_study(path), "grid")
+    planned = {(r.composition, r.dataset_proportion, r.proportion) for r in runs}
+    # every composition and proportion at the largest dataset proportion (Fig. 3, 4, 6),
+    # the main composition without sub-clusters at the smaller one (Fig. 5)
+    full = {(c, 1.0, p) for c in COMPOSITIONS for p in (0.0, 1.0)}
+    assert planned == full | {("both", 0.5, 0.0)}
+    assert len(runs) == len(planned)  # one seed
+    everything = plan_study(load_study(_study(hydrogen_files, dataset_proportions=[0.5, 1.0])), "g")
+    assert {r.name for r in runs} < {r.name for r in everything}  # the same run names
+
+
 def test_runs_of_a_study_without_compositions_keep_their_names_and_digests(hydrogen_files):
     from metatrain_mbe.interface.study import RunSpec, load_study, plan_study
 
@@ -260,33 +275,43 @@ def test_grouped_rmse_equals_a_computation_structure_by_structure(tiny_models, t
 
 @pytest.mark.slow
 def test_study_with_compositions_measures_each_extrapolation_group(hydrogen_files):
-    """Two runs (about 30 s each on one CPU core): both regimes and the low one."""
+    """Three runs of the `figures` grid (about 20 s each on one CPU core): both
+    regimes at dataset proportions 0.5 and 1, the low one at 1."""
     compositions = {"both": "all", "low": {"regime": "low"}}
-    study = _study(hydrogen_files, compositions=compositions, proportions=[0.0])
+    study = _study(
+        hydrogen_files,
+        compositions=compositions,
+        proportions=[0.0],
+        dataset_proportions=[0.5, 1.0],
+        grid="figures",
+    )
     assert main(["study", study, "-o", "st"]) == 0
     result = json.loads((hydrogen_files / "st" / "study.json").read_text())
-    runs = result["runs"]
-    assert [r["name"] for r in runs] == ["pet/both/p0-d1-s0", "pet/low/p0-d1-s0"]
-    for record in runs:
+    runs = {r["name"]: r for r in result["runs"]}
+    assert list(runs) == ["pet/both/p0-d0.5-s0", "pet/both/p0-d1-s0", "pet/low/p0-d1-s0"]
+    for record in runs.values():
         assert "error" not in record
         assert list(record["extrapolation"]) == ["0.7", "0.9", "1.1"]
         for group in record["extrapolation"].values():
             assert group["n_structures"] == 2 and group["energy_per_atom"] > 0
-    assert runs[0]["test_parents"] == runs[1]["test_parents"]
-    assert runs[1]["n_train_parents"] < runs[0]["n_train_parents"]
-    assert [p["composition"] for p in result["points"]] == ["both", "low"]
-    energy = result["points"][1]["extrapolation"]["0.9"]["energy_per_atom"]
-    assert energy["n"] == 1 and energy["mean"] == runs[1]["extrapolation"]["0.9"]["energy_per_atom"]
+    both, low = runs["pet/both/p0-d1-s0"], runs["pet/low/p0-d1-s0"]
+    assert both["test_parents"] == low["test_parents"]
+    assert low["n_train_parents"] < both["n_train_parents"]
+    assert runs["pet/both/p0-d0.5-s0"]["n_train_parents"] < both["n_train_parents"]
+    assert [p["composition"] for p in result["points"]] == ["both", "both", "low"]
+    energy = result["points"][2]["extrapolation"]["0.9"]["energy_per_atom"]
+    assert energy["n"] == 1 and energy["mean"] == low["extrapolation"]["0.9"]["energy_per_atom"]
     assert result["compositions"]["low"]["training_values"] == [0.5]
     assert len(result["findings_extrapolation"]) == 5 and len(result["findings_by_dataset"]) == 6
     assert result["findings_extrapolation"][0]["holds"] is not None  # judged: 3 groups, placed
-    assert (hydrogen_files / "st" / "figures" / "extrapolation.png").exists()
+    for name in ("extrapolation.png", "body_orders_by_dataset.png"):
+        assert (hydrogen_files / "st" / "figures" / name).exists()
     report = (hydrogen_files / "st" / "report.md").read_text()
     assert "## Accuracy out of distribution" in report and "| pet (low) | 0 | 1 |" in report
     assert "### out of distribution (Fig. 6)" in report
 
     # resumable: a second invocation trains nothing
     stamps = {p: p.stat().st_mtime_ns for p in (hydrogen_files / "st").glob("runs/*/*/*/run.json")}
-    assert len(stamps) == 2
+    assert len(stamps) == 3
     assert main(["study", study, "-o", "st"]) == 0
     assert stamps == {p: p.stat().st_mtime_ns for p in stamps}

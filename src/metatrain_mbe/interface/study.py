@@ -40,7 +40,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -112,6 +112,14 @@ class StudyOptions(OptionsModel):
         description="training compositions, name -> `all` (every training parent) or "
         "`{info key: value}`: the training and validation parents of the shared split that "
         "carry it, e.g. `{regime: low}`; the test parents stay those of the split (Fig. 6)",
+    )
+    grid: Literal["full", "figures"] = Field(
+        "full",
+        description="`full`: every combination of architectures, compositions, proportions, "
+        "dataset proportions and seeds; `figures`: only the runs the findings and figures "
+        "use: every composition and proportion at the largest dataset proportion (Fig. 3, 4, "
+        "6), and the main composition (the first `all` one) at the smaller dataset "
+        "proportions without sub-clusters (the lowest proportion; Fig. 5)",
     )
     seeds: list[int] = Field(
         default_factory=lambda: [0],
@@ -317,11 +325,15 @@ def _plan(study: StudyOptions, output: Path, source: str) -> list[RunSpec]:
 
     first_arch, largest = next(iter(base)), max(study.dataset_proportions)
     named = study.compositions != DEFAULT_COMPOSITIONS
+    trains = _planned(study)
     for name in study.compositions:  # every data set of the study at the most injected
         for d in study.dataset_proportions:
+            injected = [p for p in study.proportions if trains(name, d, p)]
+            if not injected:  # no run of the grid trains on it
+                continue
             try:
                 prepare_run(
-                    options_of(first_arch, name, d, max(study.proportions), 0),
+                    options_of(first_arch, name, d, max(injected), 0),
                     RunPaths.from_output(output / "model.pt", "."),
                     source=study.architectures[first_arch],
                 )
@@ -350,6 +362,8 @@ def _plan(study: StudyOptions, output: Path, source: str) -> list[RunSpec]:
         for composition in study.compositions:
             for dataset_proportion in study.dataset_proportions:
                 for proportion in study.proportions:
+                    if not trains(composition, dataset_proportion, proportion):
+                        continue
                     for seed in study.seeds:
                         run = f"p{proportion:g}-d{dataset_proportion:g}-s{seed}"
                         name = f"{arch}/{composition}/{run}" if named else f"{arch}/{run}"
@@ -371,6 +385,33 @@ def _plan(study: StudyOptions, output: Path, source: str) -> list[RunSpec]:
                             )
                         )
     return runs
+
+
+def _planned(study: StudyOptions):
+    """Whether the study's ``grid`` trains ``(composition, dataset proportion,
+    proportion)``: always with ``full``; with ``figures`` at the largest dataset
+    proportion, and at the others for the main composition (the first ``all``
+    one, else the first) at the lowest proportion only.
+
+    >>> study = StudyOptions(architectures={"pet": "pet.yaml"}, grid="figures",
+    ...     compositions={"both": "all", "low": {"regime": "low"}},
+    ...     dataset_proportions=[0.5, 1.0], proportions=[0.0, 1.0])
+    >>> planned = _planned(study)
+    >>> planned("low", 1.0, 1.0), planned("both", 0.5, 0.0), planned("both", 0.5, 1.0)
+    (True, True, False)
+    >>> planned("low", 0.5, 0.0)
+    False
+    """
+    largest, lowest = max(study.dataset_proportions), min(study.proportions)
+    main = next((n for n, s in study.compositions.items() if s == "all"), None)
+    main = main if main is not None else next(iter(study.compositions))
+
+    def planned(composition: str, dataset_proportion: float, proportion: float) -> bool:
+        if study.grid == "full" or dataset_proportion == largest:
+            return True
+        return composition == main and proportion == lowest
+
+    return planned
 
 
 def _check_extrapolation(
