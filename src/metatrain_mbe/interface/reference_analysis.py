@@ -47,8 +47,8 @@ def analyze_reference(
         an id of ``parent_ids`` that no parent has.
     """
     if parent_ids is not None:
-        wanted = {int(p.info[PARENT_KEY]) for p in parents_to_analyse(frames, parent_ids)}
-        frames = [a for a in frames if int(a.info.get(PARENT_KEY, -1)) in wanted | {-1}]
+        kept = {-1} | {int(p.info[PARENT_KEY]) for p in parents_to_analyse(frames, parent_ids)}
+        frames = [a for a in frames if int(a.info.get(PARENT_KEY, -1)) in kept]  # -1: atoms
     terms, parents, e1 = reference_terms(frames, settings)
     report = build_reference_report(terms, parents, e1, settings)
     source = {"data": Path(source_file(frames)).name}

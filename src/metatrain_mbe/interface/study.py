@@ -387,6 +387,14 @@ def _plan(study: StudyOptions, output: Path, source: str) -> list[RunSpec]:
     return runs
 
 
+def _main_composition(study: StudyOptions) -> str:
+    """The composition the findings of Fig. 3-5 are judged on: the first
+    ``all`` one, else the first."""
+    return next(
+        (n for n, s in study.compositions.items() if s == "all"), next(iter(study.compositions))
+    )
+
+
 def _planned(study: StudyOptions):
     """Whether the study's ``grid`` trains ``(composition, dataset proportion,
     proportion)``: always with ``full``; with ``figures`` at the largest dataset
@@ -403,8 +411,7 @@ def _planned(study: StudyOptions):
     False
     """
     largest, lowest = max(study.dataset_proportions), min(study.proportions)
-    main = next((n for n, s in study.compositions.items() if s == "all"), None)
-    main = main if main is not None else next(iter(study.compositions))
+    main = _main_composition(study)
 
     def planned(composition: str, dataset_proportion: float, proportion: float) -> bool:
         if study.grid == "full" or dataset_proportion == largest:
@@ -651,7 +658,7 @@ def _run_study(
         }
         for r in runs
     }
-    main = next((n for n, s in study.compositions.items() if s == "all"), next(iter(compositions)))
+    main = _main_composition(study)
     main_points = [p for p in points if p["composition"] == main]
     groups = sorted({g for p in main_points for g in p.get("groups", {})})
     result = {
