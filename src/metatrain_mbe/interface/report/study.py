@@ -42,7 +42,10 @@ def write_study_report(directory: Path, study: dict) -> None:
     lines += _e1_section(points)
     lines += _findings_section(
         {
-            **study["findings"],
+            **{
+                f"{regime} test parents (Figs. 3-4)": findings
+                for regime, findings in study["findings"].items()
+            },
             "dataset size (Fig. 5)": study["findings_by_dataset"],
             "out of distribution (Fig. 6)": study["findings_extrapolation"],
         }
@@ -108,9 +111,9 @@ def _e1_section(points: list[dict]) -> list[str]:
         "`mbe.fix_e1` calibrates after training (PET) also show the trained E_1, before "
         "the shift of their composition baseline.",
         "",
-        "| architecture | proportion | model E_1 − reference (meV) "
+        "| architecture | proportion | dataset | model E_1 − reference (meV) "
         "| trained, before calibration (meV) |",
-        "|---|---|---|---|",
+        "|---|---|---|---|---|",
     ]
     warnings = []
     for point in points:
@@ -125,7 +128,8 @@ def _e1_section(points: list[dict]) -> list[str]:
                 else "not calibrated"
             )
             lines.append(
-                f"| {point['label']} | {point['proportion']:g} | {symbol}: "
+                f"| {point['label']} | {point['proportion']:g} | "
+                f"{point['dataset_proportion']:g} | {symbol}: "
                 f"{_mev(error)} ± {1000 * stats['std']:.1f} | {before} |"
             )
             if abs(error) > E1_TOLERANCE:
