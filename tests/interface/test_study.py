@@ -55,8 +55,8 @@ def test_study_shares_test_parents_and_is_resumable(hydrogen_files, capsys):
         assert ("trained" in e1) == (record["architecture"] == "pet")
     report = (hydrogen_files / "st" / "report.md").read_text()
     assert "The paper's findings" in report and "E_1" in report
-    assert re.search(r"\| pet \| 0 \| H: \+0\.0 ± 0\.0 \| [+-]\d+\.\d ± \d+\.\d \|", report)
-    assert "| soap_bpnn | 0 | H: +0.0 ± 0.0 | not calibrated |" in report
+    assert re.search(r"\| pet \| 0 \| 1 \| H: \+0\.0 ± 0\.0 \| [+-]\d+\.\d ± \d+\.\d \|", report)
+    assert "| soap_bpnn | 0 | 1 | H: +0.0 ± 0.0 | not calibrated |" in report
     assert (hydrogen_files / "st" / "figures" / "rmse_by_proportion.png").exists()
 
     # a second invocation trains nothing: every run.json is reused as it is
