@@ -66,6 +66,15 @@ def _label(point: dict, named: bool) -> str:
     return f"{point['architecture']} ({point['composition']})" if named else point["architecture"]
 
 
+# The first columns of every per-point table: which model, trained how.
+_ROW_HEADER = "| architecture | proportion | dataset | "
+
+
+def _row_head(point: dict) -> str:
+    """A point's first cells in the per-point tables (:data:`_ROW_HEADER`)."""
+    return f"| {point['label']} | {point['proportion']:g} | {point['dataset_proportion']:g} | "
+
+
 def _summary(study: dict) -> list[str]:
     options, runs = study["study"], study["runs"]
     failed = [r for r in runs if "error" in r]
@@ -111,8 +120,7 @@ def _e1_section(points: list[dict]) -> list[str]:
         "`mbe.fix_e1` calibrates after training (PET) also show the trained E_1, before "
         "the shift of their composition baseline.",
         "",
-        "| architecture | proportion | dataset | model E_1 − reference (meV) "
-        "| trained, before calibration (meV) |",
+        _ROW_HEADER + "model E_1 − reference (meV) | trained, before calibration (meV) |",
         "|---|---|---|---|---|",
     ]
     warnings = []
@@ -128,8 +136,7 @@ def _e1_section(points: list[dict]) -> list[str]:
                 else "not calibrated"
             )
             lines.append(
-                f"| {point['label']} | {point['proportion']:g} | "
-                f"{point['dataset_proportion']:g} | {symbol}: "
+                f"{_row_head(point)}{symbol}: "
                 f"{_mev(error)} ± {1000 * stats['std']:.1f} | {before} |"
             )
             if abs(error) > E1_TOLERANCE:
@@ -187,7 +194,7 @@ def _rmse_section(points: list[dict]) -> list[str]:
     lines = [
         "## Accuracy on the test parents and their sub-clusters",
         "",
-        "| architecture | proportion | dataset | energy RMSE (meV/atom) | force RMSE (eV/Å) |"
+        _ROW_HEADER + "energy RMSE (meV/atom) | force RMSE (eV/Å) |"
         " sub-cluster energy RMSE per order m = 2.. (meV/atom) |",
         "|---|---|---|---|---|---|",
     ]
@@ -200,8 +207,7 @@ def _rmse_section(points: list[dict]) -> list[str]:
             if order != "1" and "energy_per_atom" in entry
         ]
         lines.append(
-            f"| {p['label']} | {p['proportion']:g} | {p['dataset_proportion']:g} | "
-            f"{_pm(energy, 1000)} | {_pm(forces)} | {' / '.join(orders) or '-'} |"
+            f"{_row_head(p)}{_pm(energy, 1000)} | {_pm(forces)} | {' / '.join(orders) or '-'} |"
         )
     return lines + [""]
 
@@ -219,7 +225,7 @@ def _extrapolation_section(points: list[dict], group_by: str | None) -> list[str
         "Full-structure energy RMSE (meV/atom) / force RMSE (eV/Å) on the extrapolation "
         f"structures, per value of {group_by or 'nothing (one group)'}.",
         "",
-        "| architecture | proportion | dataset | " + " | ".join(groups) + " |",
+        _ROW_HEADER + " | ".join(groups) + " |",
         "|---|---|---|" + "---|" * len(groups),
     ]
     for p in measured:
@@ -230,11 +236,7 @@ def _extrapolation_section(points: list[dict], group_by: str | None) -> list[str
             else "-"
             for g in groups
         ]
-        lines.append(
-            f"| {p['label']} | {p['proportion']:g} | {p['dataset_proportion']:g} | "
-            + " | ".join(cells)
-            + " |"
-        )
+        lines.append(_row_head(p) + " | ".join(cells) + " |")
     return lines + [""]
 
 
@@ -263,9 +265,7 @@ def _trend_tables(points: list[dict], unit: str) -> list[str]:
             lines += [
                 f"### {group}: {title}",
                 "",
-                "| architecture | proportion | dataset | "
-                + " | ".join(f"m = {o}" for o in orders)
-                + " |",
+                _ROW_HEADER + " | ".join(f"m = {o}" for o in orders) + " |",
                 "|---|---|---|" + "---|" * len(orders),
             ]
             reference = rows[0]["groups"][group]["reference"][quantity]
@@ -282,10 +282,7 @@ def _trend_tables(points: list[dict], unit: str) -> list[str]:
                     else "-"
                     for o in orders
                 ]
-                lines.append(
-                    f"| {p['label']} | {p['proportion']:g} | "
-                    f"{p['dataset_proportion']:g} | " + " | ".join(cells) + " |"
-                )
+                lines.append(_row_head(p) + " | ".join(cells) + " |")
             lines.append("")
     return lines
 
